@@ -113,12 +113,9 @@ def run_module(mod, args, commands=None, check_mode=False, diff=False, monkeypat
 
     mp.setattr(basic.AnsibleModule, 'get_bin_path', get_bin_path)
     with patch_module_args(args):
-        try:
+        with pytest.raises(ModuleExit) as exited:
             mod.main()
-        except ModuleExit as e:
-            result = e.result
-        else:  # pragma: no cover - a module must always exit
-            raise AssertionError('module did not call exit_json/fail_json')
+    result = exited.value.result
     json.dumps(result)  # results must be JSON-serialisable
     return result
 
