@@ -1,0 +1,63 @@
+# labkit.ebpf_rdma — developer entry points.
+#   make venv   create .venv with the pinned dependencies (requirements.txt)
+#   make test   the whole test suite (what .ci/run runs)
+# Individual parts: unit, sanity, lint, docs, build, changelog-lint.
+
+PYTHON ?= python3
+VENV   ?= $(CURDIR)/.venv
+BIN     = $(VENV)/bin
+OUT     = $(CURDIR)/tests/output
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(BIN):$(PATH)
+
+MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
+ROLES   = $(sort $(notdir $(wildcard roles/*)))
+
+.PHONY: venv test unit sanity lint docs build changelog-lint
+
+venv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+
+test: unit changelog-lint docs lint sanity build
+	@echo "make test: all parts passed"
+
+unit:
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+sanity:
+	tests/sanity/run
+
+lint:
+	$(BIN)/ansible-lint --nocolor
+
+docs:
+	@set -e; for m in $(MODULES); do \
+	  $(BIN)/ansible-doc -t module labkit.ebpf_rdma.$$m > $(OUT)/doc-$$m.txt 2>$(OUT)/doc-$$m.err || { cat $(OUT)/doc-$$m.err; exit 1; }; \
+	  if [ -s $(OUT)/doc-$$m.err ]; then echo "ansible-doc $$m warned:"; cat $(OUT)/doc-$$m.err; exit 1; fi; \
+	  grep -q '^EXAMPLES:' $(OUT)/doc-$$m.txt && grep -q '^RETURN VALUES:' $(OUT)/doc-$$m.txt \
+	    || { echo "ansible-doc $$m: EXAMPLES or RETURN missing"; exit 1; }; \
+	  echo "ansible-doc labkit.ebpf_rdma.$$m: ok"; done
+	@set -e; for r in $(ROLES); do \
+	  $(BIN)/ansible-doc -t role labkit.ebpf_rdma.$$r > /dev/null; echo "ansible-doc -t role labkit.ebpf_rdma.$$r: ok"; done
+
+# Build the collection tarball, install it into an empty collections path and
+# check that the installed copy serves the same modules and roles.
+build:
+	rm -rf $(OUT)/build && mkdir -p $(OUT)/build/collections
+	$(BIN)/ansible-galaxy collection build --force --output-path $(OUT)/build .
+	$(BIN)/ansible-galaxy collection install --offline -p $(OUT)/build/collections $(OUT)/build/labkit-ebpf_rdma-*.tar.gz
+	@set -e; for m in $(MODULES); do \
+	  ANSIBLE_COLLECTIONS_PATH=$(OUT)/build/collections $(BIN)/ansible-doc -t module labkit.ebpf_rdma.$$m >/dev/null; done
+	@set -e; for r in $(ROLES); do test -f $(OUT)/build/collections/ansible_collections/labkit/ebpf_rdma/roles/$$r/tasks/main.yml; done
+	@! tar -tzf $(OUT)/build/labkit-ebpf_rdma-*.tar.gz | grep -E '(^|/)(\.venv|collections|tests/output)/' \
+	  || { echo "the tarball carries files it must not"; exit 1; }
+	@echo "build: tarball installs and serves $(words $(MODULES)) modules, $(words $(ROLES)) roles"
+
+changelog-lint:
+	$(BIN)/antsibull-changelog lint
+
+$(OUT):
+	mkdir -p $@
+docs build: | $(OUT)
