@@ -1,0 +1,619 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, labkit.ebpf_rdma contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: vm_image
+short_description: Build (or find in the cache) a bootable Debian VM image for QEMU
+version_added: 0.1.0
+author: labkit.ebpf_rdma contributors (@labkit)
+description:
+  - Builds a Debian O(release) root filesystem with C(debootstrap --variant=minbase), configures it
+    (hostname, fstab, systemd-networkd DHCP on C(en* eth*), resolver, apt sources, masked apt-daily
+    timers, a C(labkit-fwcfg) oneshot that installs the per-VM SSH identity from QEMU fw_cfg), turns
+    it into an ext4 disk with C(mkfs.ext4 -d) (no loop mount) and converts it to qcow2. The kernel
+    and initrd are kept next to the disk for C(-kernel)/C(-initrd) boots.
+  - Images are cached under O(cache_dir)C(/images/<release>-<arch>-<key>/) where the key hashes every
+    input that shapes the image (release, arch, baked packages, mirrors, apt settings, image size and
+    the recipe version). An entry is only valid once its C(manifest.json) is written; builds happen in
+    a temporary directory next to it that is renamed into place, so an interrupted build never leaves
+    an entry that looks valid.
+  - Building needs root (debootstrap, chroot, reading the whole rootfs for mkfs) and a Linux host.
+    The cached entry is handed to the owner of O(cache_dir).
+  - O(source=cloud_image) (a cloud image configured by cloud-init) is not supported yet and fails.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: linux
+options:
+  release:
+    description: Debian release of the guest.
+    type: str
+    choices: [bookworm, trixie]
+    default: bookworm
+  arch:
+    description:
+      - Debian architecture of the guest. A foreign architecture (arm64 on x86_64) is built with
+        qemu-user-static through binfmt_misc (C(--foreign) then the second stage under emulation, with
+        a small initramfs so that the emulated mkinitramfs stays short).
+    type: str
+    choices: [amd64, arm64]
+    default: amd64
+  source:
+    description:
+      - C(debootstrap) builds the image from the distribution's packages.
+      - C(cloud_image) is not supported yet (the module fails saying so).
+    type: str
+    choices: [debootstrap, cloud_image]
+    default: debootstrap
+  bake_packages:
+    description:
+      - Extra packages added to C(debootstrap --include) (installed natively at build time, not under
+        emulation in the VM). An empty list gives the base image.
+    type: list
+    elements: str
+    default: []
+  mirror:
+    description:
+      - Debian mirror URI used to build and written into the guest's apt sources.
+      - V(auto) reads the controller's own apt sources (deb822 C(URIs:) in
+        C(/etc/apt/sources.list.d/*.sources), then C(/etc/apt/sources.list)) when the controller runs Debian.
+    type: str
+    default: auto
+  security_mirror:
+    description:
+      - URI for C(<release>-security) in the guest's sources. V(auto) takes the controller's
+        C(*-security) entry; an empty string leaves security updates out.
+    type: str
+    default: auto
+  apt_proxy:
+    description:
+      - HTTP proxy for debootstrap and the guest's apt. V(auto) reads C(Acquire::http::Proxy) from
+        C(apt-config dump) on the controller, then C(http_proxy) from the environment. An empty string
+        means no proxy. A loopback proxy host is rewritten to C(10.0.2.2) (the QEMU user-net gateway)
+        for the guest.
+    type: str
+    default: auto
+  apt_check_valid_until:
+    description:
+      - When false, the guest's apt gets C(Acquire::Check-Valid-Until "false"), needed with dated
+        snapshot mirrors whose Release files are past their Valid-Until date, and with long-lived
+        cached images.
+    type: bool
+    default: false
+  apt_conf:
+    description: Extra lines for the guest's C(/etc/apt/apt.conf.d/90labkit).
+    type: list
+    elements: str
+    default: []
+  image_size:
+    description: Size of the image's ext4 filesystem (C(truncate -s) syntax). VMs may grow it in their overlay.
+    type: str
+    default: 8G
+  cache_dir:
+    description:
+      - Cache root. Empty means C($XDG_CACHE_HOME/labkit-ebpf_rdma) or C(~/.cache/labkit-ebpf_rdma)
+        of the user running the module.
+    type: path
+    default: ''
+  cloud_image:
+    description: Path or URL of a cloud image (with O(source=cloud_image); not supported yet).
+    type: str
+    default: ''
+  cloud_image_checksum:
+    description: Checksum of O(cloud_image), C(sha256:<hex>) (with O(source=cloud_image); not supported yet).
+    type: str
+    default: ''
+'''
+
+EXAMPLES = r'''
+- name: Base bookworm image, mirror and proxy from the controller's apt configuration
+  labkit.ebpf_rdma.vm_image:
+    release: bookworm
+  register: image
+
+- name: Trixie image with the eBPF/RDMA tool chain baked in
+  labkit.ebpf_rdma.vm_image:
+    release: trixie
+    bake_packages: [rdma-core, ibverbs-utils, clang, llvm, libbpf-dev, bpftool]
+    mirror: http://mirror.example.invalid/debian
+'''
+
+RETURN = r'''
+path:
+  description: Directory of the cache entry.
+  returned: always
+  type: str
+  sample: /root/.cache/labkit-ebpf_rdma/images/bookworm-amd64-0123456789abcdef
+disk:
+  description: The base qcow2 image (use it as the backing file of an overlay; never boot it directly).
+  returned: always
+  type: str
+kernel:
+  description: The guest kernel for C(-kernel).
+  returned: always
+  type: str
+initrd:
+  description: The guest initrd for C(-initrd).
+  returned: always
+  type: str
+key:
+  description: Cache key of the entry.
+  returned: always
+  type: str
+  sample: 0123456789abcdef
+cached:
+  description: True when a valid entry was already in the cache.
+  returned: always
+  type: bool
+arch:
+  description: Debian architecture of the image.
+  returned: always
+  type: str
+release:
+  description: Debian release of the image.
+  returned: always
+  type: str
+inputs:
+  description: The inputs that shaped the image (what the key hashes).
+  returned: always
+  type: dict
+build_seconds:
+  description: Wall time of the build, per step.
+  returned: when the image was built
+  type: dict
+actions:
+  description: What was done (or would be done in check mode).
+  returned: always
+  type: list
+  elements: str
+'''
+
+import json
+import os
+import platform
+import shutil
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
+    Action, read_text, host_path, run_checked, result_for)
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
+
+
+FWCFG_SCRIPT = r'''#!/bin/sh
+# labkit-fwcfg: install this VM's own identity, passed by QEMU with
+# -fw_cfg name=opt/labkit/<item>,file=... (labkit.ebpf_rdma.qemu_vm), so
+# that the shared cached image carries no keys. Runs before ssh.service.
+set -u
+D=/sys/firmware/qemu_fw_cfg/by_name/opt/labkit
+modprobe qemu_fw_cfg 2>/dev/null || true
+if [ -r "$D/authorized_keys/raw" ]; then
+  install -d -m 700 /root/.ssh
+  (umask 077; cat "$D/authorized_keys/raw" > /root/.ssh/authorized_keys.new) &&
+    mv /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys
+  echo "labkit-fwcfg: installed /root/.ssh/authorized_keys"
+fi
+if [ -r "$D/ssh_host_ed25519_key/raw" ]; then
+  (umask 077; cat "$D/ssh_host_ed25519_key/raw" > /etc/ssh/ssh_host_ed25519_key.new) &&
+    mv /etc/ssh/ssh_host_ed25519_key.new /etc/ssh/ssh_host_ed25519_key &&
+    ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key > /etc/ssh/ssh_host_ed25519_key.pub
+  echo "labkit-fwcfg: installed the ssh host key"
+fi
+if [ -r "$D/hostname/raw" ]; then
+  h=$(cat "$D/hostname/raw")
+  if [ -n "$h" ]; then
+    echo "$h" > /etc/hostname
+    echo "$h" > /proc/sys/kernel/hostname
+    sed -i "s/^127\.0\.1\.1[[:space:]].*/127.0.1.1 $h/" /etc/hosts
+  fi
+fi
+# no fw_cfg identity (booted by hand): make per-boot-unique host keys
+ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 || ssh-keygen -A
+# grow the root filesystem to the size of the VM's disk (no-op when it already fits)
+resize2fs "$(findmnt -no SOURCE /)" >/dev/null 2>&1 || true
+exit 0
+'''
+
+FWCFG_UNIT = '''[Unit]
+Description=labkit: per-VM SSH identity and hostname from QEMU fw_cfg
+DefaultDependencies=no
+After=local-fs.target systemd-remount-fs.service
+Before=ssh.service ssh.socket sshd.service systemd-networkd.service sysinit.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/labkit-fwcfg
+
+[Install]
+WantedBy=sysinit.target
+'''
+
+SSHD_DROPIN = '''# labkit: the per-VM host key comes from QEMU fw_cfg (labkit-fwcfg.service)
+HostKey /etc/ssh/ssh_host_ed25519_key
+'''
+
+
+def rootfs_files(release, mirror, security_mirror, apt_conf_text):
+    """Files written into the rootfs: path -> (content, mode)."""
+    files = {
+        '/etc/hostname': ('labkit\n', 0o644),
+        '/etc/hosts': ('127.0.0.1 localhost\n127.0.1.1 labkit\n::1 localhost ip6-localhost ip6-loopback\n', 0o644),
+        '/etc/fstab': ('/dev/vda / ext4 defaults,errors=remount-ro 0 1\n', 0o644),
+        '/etc/systemd/network/20-wired.network': ('[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n', 0o644),
+        # minbase has no systemd-resolved: the QEMU user-net DNS
+        '/etc/resolv.conf': ('nameserver 10.0.2.3\n', 0o644),
+        '/etc/apt/sources.list.d/debian.sources': (q.guest_sources(release, mirror, security_mirror), 0o644),
+        '/usr/local/sbin/labkit-fwcfg': (FWCFG_SCRIPT, 0o755),
+        '/etc/systemd/system/labkit-fwcfg.service': (FWCFG_UNIT, 0o644),
+        '/etc/ssh/sshd_config.d/50-labkit.conf': (SSHD_DROPIN, 0o644),
+        # empty machine-id: each VM gets its own at first boot
+        '/etc/machine-id': ('', 0o444),
+    }
+    if apt_conf_text:
+        files['/etc/apt/apt.conf.d/90labkit'] = (apt_conf_text, 0o644)
+    return files
+
+
+def mounts_under(path, mountinfo_text):
+    """Mount points at or below ``path`` (deepest first), from /proc/self/mounts text."""
+    found = []
+    prefix = path.rstrip('/') + '/'
+    for line in (mountinfo_text or '').splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        mp = parts[1].replace('\\040', ' ')
+        if mp == path or mp.startswith(prefix):
+            found.append(mp)
+    return sorted(found, key=len, reverse=True)
+
+
+class ImageBuilder(object):
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.timings = {}
+
+    def fail(self, msg, **kw):
+        self.module.fail_json(msg=msg, **kw)
+
+    # ------------------------------------------------------------ inputs
+    def resolve_inputs(self):
+        p = self.p
+        entries = []
+        sources_dir = '/etc/apt/sources.list.d'
+        if os.path.isdir(host_path(sources_dir)):
+            for name in sorted(os.listdir(host_path(sources_dir))):
+                text = read_text(os.path.join(sources_dir, name), '')
+                if name.endswith('.sources'):
+                    entries += q.parse_deb822_sources(text)
+                elif name.endswith('.list'):
+                    entries += q.parse_sources_list(text)
+        entries += q.parse_sources_list(read_text('/etc/apt/sources.list', ''))
+        found_mirror, found_security = q.discover_mirrors(entries)
+        controller_os = q.os_release_id(read_text('/etc/os-release', ''))
+        mirror = p['mirror']
+        if mirror == 'auto':
+            if controller_os != 'debian' or not found_mirror:
+                self.fail('local_vm_mirror (mirror) is auto but the controller has no Debian mirror in its apt '
+                          'sources (controller OS: %s); set it to a Debian mirror URI, e.g. '
+                          'http://<your mirror>/debian' % (controller_os or 'unknown'))
+            mirror = found_mirror
+        security = p['security_mirror']
+        if security == 'auto':
+            security = found_security if controller_os == 'debian' else ''
+            security = security or ''
+        proxy = p['apt_proxy']
+        if proxy == 'auto':
+            proxy = None
+            apt_config = self.module.get_bin_path('apt-config')
+            if apt_config:
+                rc, out, _err = self.module.run_command([apt_config, 'dump'])
+                if rc == 0:
+                    proxy = q.parse_apt_config_dump(out)
+            proxy = proxy or q.proxy_from_environ(os.environ) or ''
+        return {
+            'release': p['release'],
+            'arch': p['arch'],
+            'packages': q.normalise_packages(p['bake_packages']),
+            'build_mirror': mirror,
+            'mirror': q.guest_url(mirror),
+            'security_mirror': q.guest_url(security),
+            'build_proxy': proxy,
+            'apt_proxy': q.guest_url(proxy),
+            'apt_check_valid_until': p['apt_check_valid_until'],
+            'apt_conf': list(p['apt_conf']),
+            'image_size': p['image_size'],
+        }
+
+    @staticmethod
+    def key_inputs(inputs):
+        # what shapes the image; build_* only say how to reach the same bytes
+        return dict((k, v) for k, v in inputs.items() if not k.startswith('build_'))
+
+    # ------------------------------------------------------------ cache
+    @staticmethod
+    def entry_files(path):
+        sizes = {}
+        for name in q.IMAGE_FILES:
+            try:
+                sizes[name] = os.path.getsize(os.path.join(path, name))
+            except OSError:
+                pass
+        return sizes
+
+    def entry_valid(self, path, key):
+        # cache files are the user's, not host configuration: no host_path mapping
+        try:
+            with open(os.path.join(path, 'manifest.json')) as f:
+                manifest = f.read()
+        except (IOError, OSError):
+            manifest = None
+        return q.manifest_valid(manifest, key, self.entry_files(path))
+
+    def safe_rmtree(self, path):
+        """Remove a build directory, unmounting anything debootstrap left mounted inside first."""
+        if not os.path.exists(path):
+            return
+        mounts = mounts_under(os.path.realpath(path), read_text('/proc/self/mounts', ''))
+        umount = self.module.get_bin_path('umount')
+        for mp in mounts:
+            if umount:
+                self.module.run_command([umount, '-l', mp])
+        left = mounts_under(os.path.realpath(path), read_text('/proc/self/mounts', ''))
+        if left:
+            self.fail('%s still has mounts (%s) after an interrupted build; unmount them and remove the '
+                      'directory by hand (it is not removed automatically to protect the host)'
+                      % (path, ', '.join(left)))
+        shutil.rmtree(path)
+
+    def stale_builds(self, images_dir, entry):
+        stale = []
+        if not os.path.isdir(images_dir):
+            return stale
+        prefix = '.build-%s-' % entry
+        for name in os.listdir(images_dir):
+            if not name.startswith(prefix):
+                continue
+            pid = q.parse_pidfile(name[len(prefix):])
+            if pid and os.path.exists('/proc/%d' % pid):
+                continue
+            stale.append(os.path.join(images_dir, name))
+        return stale
+
+    # ------------------------------------------------------------ build steps
+    def timed(self, step, argv, what, hint=None, env=None):
+        t0 = time.time()
+        out = run_checked(self.module, argv, what=what, hint=hint, environ_update=env)
+        self.timings[step] = round(time.time() - t0, 1)
+        return out
+
+    def preflight(self, inputs):
+        if platform.system() != 'Linux':
+            self.fail('building a VM image needs a Linux host (debootstrap, mkfs.ext4 -d); on %s use a cloud '
+                      'image (source=cloud_image) or build the image on Linux' % platform.system())
+        if os.geteuid() != 0:
+            self.fail('building a VM image needs root (debootstrap, chroot, reading the whole rootfs for '
+                      'mkfs.ext4 -d); run the task with become: true')
+        bins = {}
+        for name, pkg in (('debootstrap', 'debootstrap'), ('mkfs.ext4', 'e2fsprogs'),
+                          ('qemu-img', 'qemu-utils'), ('chroot', 'coreutils'), ('truncate', 'coreutils')):
+            path = self.module.get_bin_path(name, opt_dirs=['/usr/sbin', '/sbin'])
+            if not path:
+                self.fail('%s is missing on the controller, it is needed to build the VM image; install it: '
+                          'apt-get install %s' % (name, pkg))
+            bins[name] = path
+        host_arch = q.debarch_for_machine(platform.machine())
+        if host_arch != inputs['arch']:
+            interp = q.ARCH_INFO[inputs['arch']]['qemu_user']
+            state = read_text('/proc/sys/fs/binfmt_misc/%s' % interp, '')
+            if 'enabled' not in state.split('\n', 1)[0]:
+                self.fail('building a %s image on a %s host runs its packages under emulation, but binfmt_misc '
+                          'has no enabled %s entry; install qemu-user-static and binfmt-support, then: '
+                          'mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable %s'
+                          % (inputs['arch'], host_arch, interp, interp))
+        return bins, host_arch != inputs['arch']
+
+    def build(self, inputs, key, images_dir, final):
+        bins, foreign = self.preflight(inputs)
+        entry = os.path.basename(final)
+        tmp = os.path.join(images_dir, '.build-%s-%d' % (entry, os.getpid()))
+        rootfs = os.path.join(tmp, 'rootfs')
+        os.makedirs(rootfs)
+        env = {}
+        if inputs['build_proxy']:
+            env = {'http_proxy': inputs['build_proxy']}
+        try:
+            include = ','.join(q.include_packages(inputs['arch'], inputs['packages']))
+            argv = [bins['debootstrap'], '--variant=minbase', '--arch=%s' % inputs['arch'],
+                    '--include=%s' % include]
+            if foreign:
+                argv.append('--foreign')
+            argv += [inputs['release'], rootfs, inputs['build_mirror']]
+            self.timed('debootstrap', argv, 'debootstrap of %s/%s from %s' % (
+                inputs['release'], inputs['arch'], inputs['build_mirror']),
+                hint='check that the mirror serves %s for %s and that the package names exist '
+                     '(local_vm_bake_packages)' % (inputs['release'], inputs['arch']), env=env)
+            if foreign:
+                # small initramfs: the emulated mkinitramfs with MODULES=most takes ~10 min per run
+                self.write(rootfs, '/etc/initramfs-tools/conf.d/zz-labkit-vm', 'MODULES=list\n', 0o644)
+                self.write(rootfs, '/usr/share/initramfs-tools/modules.d/labkit-vm.conf',
+                           'virtio_pci\nvirtio_blk\nvirtio_net\next4\n', 0o644)
+                self.timed('second_stage', [bins['chroot'], rootfs, '/debootstrap/debootstrap', '--second-stage'],
+                           'debootstrap second stage under emulation', env=env)
+            self.configure(rootfs, inputs, bins)
+            self.make_disk(rootfs, tmp, inputs, bins)
+            self.safe_rmtree(rootfs)
+            manifest = {
+                'key': key,
+                'recipe_version': q.RECIPE_VERSION,
+                'inputs': self.key_inputs(inputs),
+                'files': self.entry_files(tmp),
+                'created': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                'build_seconds': self.timings,
+            }
+            with open(os.path.join(tmp, 'manifest.json'), 'w') as f:
+                json.dump(manifest, f, indent=2, sort_keys=True)
+            self.hand_over(tmp, images_dir)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                # another build won the race; keep its entry when it is valid
+                if not self.entry_valid(final, key):
+                    raise
+                self.safe_rmtree(tmp)
+        except BaseException:
+            self.safe_rmtree(tmp)
+            raise
+
+    @staticmethod
+    def write(rootfs, path, content, mode):
+        target = os.path.join(rootfs, path.lstrip('/'))
+        d = os.path.dirname(target)
+        if not os.path.isdir(d):
+            os.makedirs(d, 0o755)
+        if os.path.islink(target) or os.path.exists(target):
+            os.unlink(target)
+        with open(target, 'w') as f:
+            f.write(content)
+        os.chmod(target, mode)
+
+    def configure(self, rootfs, inputs, bins):
+        t0 = time.time()
+        apt_conf = q.guest_apt_conf(inputs['apt_proxy'], inputs['apt_check_valid_until'], inputs['apt_conf'])
+        files = rootfs_files(inputs['release'], inputs['mirror'], inputs['security_mirror'], apt_conf)
+        for path, (content, mode) in sorted(files.items()):
+            self.write(rootfs, path, content, mode)
+        for stale in ('etc/apt/sources.list', 'var/lib/dbus/machine-id'):
+            target = os.path.join(rootfs, stale)
+            if os.path.lexists(target) and not os.path.isdir(target):
+                os.unlink(target)
+        # host keys made by openssh-server's postinst would be shared by every VM
+        ssh_dir = os.path.join(rootfs, 'etc/ssh')
+        for name in os.listdir(ssh_dir):
+            if name.startswith('ssh_host_'):
+                os.unlink(os.path.join(ssh_dir, name))
+        archives = os.path.join(rootfs, 'var/cache/apt/archives')
+        for name in os.listdir(archives) if os.path.isdir(archives) else []:
+            if name.endswith('.deb'):
+                os.unlink(os.path.join(archives, name))
+        run_checked(self.module, [bins['chroot'], rootfs, 'systemctl', 'enable',
+                                  'systemd-networkd.service', 'labkit-fwcfg.service'],
+                    what='enabling systemd-networkd and labkit-fwcfg in the image')
+        run_checked(self.module, [bins['chroot'], rootfs, 'systemctl', 'mask',
+                                  'apt-daily.timer', 'apt-daily-upgrade.timer'],
+                    what='masking the apt-daily timers in the image')
+        self.timings['configure'] = round(time.time() - t0, 1)
+
+    def make_disk(self, rootfs, tmp, inputs, bins):
+        boot = os.path.join(rootfs, 'boot')
+        for prefix, out in (('vmlinuz-', 'vmlinuz'), ('initrd.img-', 'initrd.img')):
+            names = [n for n in os.listdir(boot) if n.startswith(prefix)]
+            if not names:
+                self.fail('the image has no /boot/%s* after debootstrap; the kernel package %s did not install'
+                          % (prefix, q.ARCH_INFO[inputs['arch']]['kernel_package']))
+            names.sort(key=lambda n: [int(x) if x.isdigit() else x for x in n.replace('-', '.').split('.')])
+            shutil.copyfile(os.path.join(boot, names[-1]), os.path.join(tmp, out))
+        raw = os.path.join(tmp, 'disk.raw')
+        run_checked(self.module, [bins['truncate'], '-s', inputs['image_size'], raw], what='creating the raw disk')
+        self.timed('mkfs', [bins['mkfs.ext4'], '-q', '-F', '-L', 'rootfs', '-d', rootfs, raw],
+                   'mkfs.ext4 -d of the rootfs',
+                   hint='the rootfs may be larger than image_size (%s); raise local_vm_image_size' % inputs['image_size'])
+        self.timed('qcow2', [bins['qemu-img'], 'convert', '-O', 'qcow2', raw, os.path.join(tmp, 'disk.qcow2')],
+                   'qemu-img convert to qcow2')
+        os.unlink(raw)
+
+    def hand_over(self, tmp, images_dir):
+        """Give the entry to the owner of the cache (the role runs the build with become)."""
+        st = os.stat(images_dir)
+        if st.st_uid == os.geteuid():
+            return
+        for dirpath, dirnames, filenames in os.walk(tmp):
+            os.chown(dirpath, st.st_uid, st.st_gid)
+            for name in filenames:
+                os.chown(os.path.join(dirpath, name), st.st_uid, st.st_gid)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            release=dict(type='str', default='bookworm', choices=list(q.SUPPORTED_RELEASES)),
+            arch=dict(type='str', default='amd64', choices=list(q.SUPPORTED_ARCHES)),
+            source=dict(type='str', default='debootstrap', choices=['debootstrap', 'cloud_image']),
+            bake_packages=dict(type='list', elements='str', default=[]),
+            mirror=dict(type='str', default='auto'),
+            security_mirror=dict(type='str', default='auto'),
+            apt_proxy=dict(type='str', default='auto'),
+            apt_check_valid_until=dict(type='bool', default=False),
+            apt_conf=dict(type='list', elements='str', default=[]),
+            image_size=dict(type='str', default='8G'),
+            cache_dir=dict(type='path', default=''),
+            cloud_image=dict(type='str', default=''),
+            cloud_image_checksum=dict(type='str', default=''),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p['source'] == 'cloud_image':
+        module.fail_json(msg='source=cloud_image is not supported yet: only images built with debootstrap '
+                             '(source=debootstrap, a Linux controller) are implemented; see the local_vm role README')
+    for pkg in p['bake_packages']:
+        if not pkg or any(c in pkg for c in ', \t'):
+            module.fail_json(msg='bake_packages entry %r is not a package name (no commas or spaces); '
+                                 'give one package per list item' % pkg)
+    builder = ImageBuilder(module)
+    inputs = builder.resolve_inputs()
+    key_inputs = builder.key_inputs(inputs)
+    key = q.cache_key(key_inputs)
+    cache_dir = p['cache_dir'] or q.user_cache_root(os.environ)
+    images_dir = os.path.join(cache_dir, 'images')
+    final = os.path.join(images_dir, q.image_entry_name(inputs['release'], inputs['arch'], key))
+    out = dict(path=final, disk=os.path.join(final, 'disk.qcow2'), kernel=os.path.join(final, 'vmlinuz'),
+               initrd=os.path.join(final, 'initrd.img'), key=key, arch=inputs['arch'],
+               release=inputs['release'], inputs=key_inputs)
+    if builder.entry_valid(final, key):
+        module.exit_json(**result_for(module, [], cached=True, **out))
+
+    actions = []
+    entry = os.path.basename(final)
+    stale = builder.stale_builds(images_dir, entry)
+    for path in stale:
+        actions.append(Action('remove_dir', path, 'remove the interrupted build %s' % path))
+    if os.path.exists(final):
+        actions.append(Action('remove_dir', final, 'remove the invalid cache entry %s (no or bad manifest)' % final))
+    actions.append(Action('build', final, 'build the %s %s image (%d baked packages) into %s' % (
+        inputs['release'], inputs['arch'], len(inputs['packages']), final)))
+    if not module.check_mode:
+        if not os.path.isdir(images_dir):
+            os.makedirs(images_dir, 0o755)
+        for action in actions:
+            if action.kind == 'remove_dir':
+                if os.geteuid() != 0:
+                    module.fail_json(msg='removing %s needs root (it holds a root-owned rootfs); run with become: true'
+                                     % action.target)
+                builder.safe_rmtree(action.target)
+            else:
+                builder.build(inputs, key, images_dir, final)
+    extra = dict(out, cached=False)
+    if builder.timings:
+        extra['build_seconds'] = builder.timings
+    module.exit_json(**result_for(module, actions, **extra))
+
+
+if __name__ == '__main__':
+    main()

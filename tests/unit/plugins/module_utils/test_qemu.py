@@ -1,0 +1,321 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import socket
+
+import pytest
+
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
+
+from conftest import fixture_text
+
+
+# ---------------------------------------------------------------- mirror discovery
+
+def test_deb822_sources_give_mirror_and_security_mirror():
+    entries = q.parse_deb822_sources(fixture_text('qemu/debian.sources'))
+    assert [e['uris'] for e in entries] == [['http://mirror.example.invalid/debian'],
+                                           ['http://mirror.example.invalid/debian-security']]
+    assert entries[0]['suites'] == ['bookworm', 'bookworm-updates']
+    assert q.discover_mirrors(entries) == ('http://mirror.example.invalid/debian',
+                                           'http://mirror.example.invalid/debian-security')
+
+
+def test_deb822_disabled_stanza_and_continuation_lines():
+    text = ('Types: deb\nURIs: http://off.example.invalid/debian\nSuites: bookworm\nEnabled: no\n\n'
+            'Types: deb deb-src\nURIs:\n http://on.example.invalid/debian\nSuites: bookworm\nComponents: main\n')
+    entries = q.parse_deb822_sources(text)
+    assert len(entries) == 1
+    assert entries[0]['uris'] == ['http://on.example.invalid/debian']
+    assert q.discover_mirrors(entries) == ('http://on.example.invalid/debian', None)
+
+
+def test_one_line_sources_list_with_options_and_deb_src():
+    entries = q.parse_sources_list(fixture_text('qemu/sources.list'))
+    assert entries[0] == {'types': ['deb'], 'uris': ['http://ftp.example.invalid/debian'],
+                          'suites': ['bullseye'], 'components': ['main', 'contrib']}
+    assert entries[1]['types'] == ['deb-src']
+    assert q.discover_mirrors(entries) == ('http://ftp.example.invalid/debian',
+                                           'http://security.example.invalid/debian-security')
+
+
+def test_no_usable_source_gives_none():
+    assert q.discover_mirrors(q.parse_sources_list('deb cdrom:[Debian]/ bookworm main\n')) == (None, None)
+    assert q.discover_mirrors([]) == (None, None)
+
+
+def test_apt_proxy_from_real_apt_config_dump():
+    assert q.parse_apt_config_dump(fixture_text('qemu/apt-config-dump-proxy.txt')) == 'http://proxy.example.invalid:3142'
+    assert q.parse_apt_config_dump(fixture_text('qemu/apt-config-dump-noproxy.txt')) is None
+    assert q.parse_apt_config_dump('Acquire::http::Proxy "DIRECT";\n') is None
+
+
+def test_proxy_from_environment():
+    assert q.proxy_from_environ({'http_proxy': 'http://p.example.invalid:8080'}) == 'http://p.example.invalid:8080'
+    assert q.proxy_from_environ({'HTTP_PROXY': 'http://P.example.invalid'}) == 'http://P.example.invalid'
+    assert q.proxy_from_environ({}) is None
+
+
+@pytest.mark.parametrize('url,expected', [
+    ('http://127.0.0.1:3142', 'http://10.0.2.2:3142'),
+    ('http://localhost:3142/', 'http://10.0.2.2:3142/'),
+    ('http://user@127.0.1.1/debian', 'http://user@10.0.2.2/debian'),
+    ('http://mirror.example.invalid/debian', 'http://mirror.example.invalid/debian'),
+    ('http://localhost.example.invalid/', 'http://localhost.example.invalid/'),
+    ('', ''),
+])
+def test_guest_url_maps_loopback_to_the_slirp_gateway(url, expected):
+    assert q.guest_url(url) == expected
+
+
+def test_os_release_id():
+    assert q.os_release_id('PRETTY_NAME="Debian GNU/Linux 12"\nID=debian\n') == 'debian'
+    assert q.os_release_id('ID="ubuntu"\n') == 'ubuntu'
+    assert q.os_release_id('') is None
+
+
+# ---------------------------------------------------------------- image contents and key
+
+def test_guest_sources_and_apt_conf():
+    text = q.guest_sources('trixie', 'http://m.example.invalid/debian', 'http://m.example.invalid/debian-security')
+    stanzas = q.parse_deb822_sources(text)
+    assert stanzas[0]['suites'] == ['trixie', 'trixie-updates']
+    assert stanzas[1]['suites'] == ['trixie-security']
+    assert len(q.parse_deb822_sources(q.guest_sources('trixie', 'http://m.example.invalid/debian', ''))) == 1
+    conf = q.guest_apt_conf('http://10.0.2.2:3142', False, ['APT::Install-Recommends "false";'])
+    assert conf.splitlines() == ['Acquire::http::Proxy "http://10.0.2.2:3142";',
+                                 'Acquire::Check-Valid-Until "false";', 'APT::Install-Recommends "false";']
+    assert q.guest_apt_conf('', True, []) == ''
+
+
+def test_include_packages_has_kernel_base_and_baked_sorted_unique():
+    inc = q.include_packages('arm64', ['clang', ' clang', 'bpftool', ''])
+    assert inc[0] == 'linux-image-arm64'
+    assert 'openssh-server' in inc and 'bpftool' in inc
+    assert inc[1:] == sorted(set(inc[1:]))
+    assert q.include_packages('amd64', [])[0] == 'linux-image-amd64'
+
+
+BASE_INPUTS = dict(release='bookworm', arch='amd64', packages=['clang', 'bpftool'],
+                   mirror='http://m.example.invalid/debian', security_mirror='', apt_proxy='',
+                   apt_check_valid_until=False, apt_conf=[], image_size='8G')
+
+
+def test_cache_key_is_stable_and_ignores_package_order():
+    k1 = q.cache_key(BASE_INPUTS)
+    k2 = q.cache_key(dict(BASE_INPUTS, packages=['bpftool', 'clang', 'clang']))
+    assert k1 == k2
+    assert len(k1) == 16 and int(k1, 16) >= 0
+
+
+@pytest.mark.parametrize('change', [
+    {'release': 'trixie'}, {'arch': 'arm64'}, {'packages': ['clang']},
+    {'mirror': 'http://other.example.invalid/debian'}, {'apt_check_valid_until': True}, {'image_size': '10G'},
+])
+def test_cache_key_changes_with_every_input(change):
+    assert q.cache_key(dict(BASE_INPUTS, **change)) != q.cache_key(BASE_INPUTS)
+
+
+def test_cache_key_changes_with_the_recipe_version(monkeypatch):
+    before = q.cache_key(BASE_INPUTS)
+    monkeypatch.setattr(q, 'RECIPE_VERSION', q.RECIPE_VERSION + 1)
+    assert q.cache_key(BASE_INPUTS) != before
+
+
+def test_manifest_validity():
+    files = {'disk.qcow2': 10, 'vmlinuz': 2, 'initrd.img': 3}
+    manifest = json.dumps({'key': 'abc', 'files': files})
+    assert q.manifest_valid(manifest, 'abc', files)
+    assert not q.manifest_valid(None, 'abc', files)          # temp dir without manifest
+    assert not q.manifest_valid('{"key": "ab', 'abc', files)  # truncated manifest
+    assert not q.manifest_valid(manifest, 'other', files)
+    assert not q.manifest_valid(manifest, 'abc', dict(files, vmlinuz=1))   # file changed/truncated
+    assert not q.manifest_valid(manifest, 'abc', {'disk.qcow2': 10, 'vmlinuz': 2})  # file missing
+
+
+def test_cache_and_state_roots():
+    assert q.user_cache_root({'HOME': '/home/u'}) == '/home/u/.cache/labkit-ebpf_rdma'
+    assert q.user_cache_root({'HOME': '/home/u', 'XDG_CACHE_HOME': '/c'}) == '/c/labkit-ebpf_rdma'
+    assert q.user_state_root({'HOME': '/home/u'}) == '/home/u/.local/state/labkit-ebpf_rdma'
+    assert q.user_state_root({'XDG_STATE_HOME': '/s'}) == '/s/labkit-ebpf_rdma'
+
+
+# ---------------------------------------------------------------- accelerator
+
+def test_probe_kvm_cpu_host_aborts_on_pvm_kvm():
+    ok, reason = q.probe_verdict(fixture_text('qemu/kvm-probe-cpu-host.serial'), 134,
+                                 fixture_text('qemu/kvm-probe-cpu-host.stderr'), False)
+    assert not ok
+    assert 'failed to set MSR 0x10a' in reason and '134' in reason
+
+
+def test_probe_kvm_default_cpu_hangs_after_edd():
+    ok, reason = q.probe_verdict(fixture_text('qemu/kvm-probe-default-cpu.serial'), 137,
+                                 fixture_text('qemu/kvm-probe-default-cpu.stderr'), True)
+    assert not ok
+    assert 'Probing EDD' in reason and 'did not finish' in reason
+
+
+def test_probe_tcg_boot_reaches_the_root_mount_panic():
+    ok, reason = q.probe_verdict(fixture_text('qemu/tcg-probe.serial'), 0, '', False)
+    assert ok and 'VFS: Unable to mount root fs' in reason
+
+
+def test_probe_empty_log_without_timeout():
+    assert q.probe_verdict('', 0, '', False) == (False, 'QEMU exited before the kernel reached a late boot message')
+    assert q.probe_verdict('', 137, '', True)[1].endswith('(no serial output)')
+
+
+@pytest.mark.parametrize('args,accel,words', [
+    (('auto', 'Linux', 'amd64', 'amd64', True, 'booted', False), 'kvm', 'probe passed'),
+    (('auto', 'Linux', 'amd64', 'amd64', False, 'MSR', False), 'tcg', 'failed the boot probe (MSR)'),
+    (('auto', 'Linux', 'amd64', 'amd64', None, '/dev/kvm does not exist', False), 'tcg', '/dev/kvm does not exist'),
+    (('auto', 'Darwin', 'arm64', 'arm64', None, None, True), 'hvf', 'Hypervisor.framework'),
+    (('auto', 'Darwin', 'arm64', 'arm64', None, None, False), 'tcg', 'kern.hv_support'),
+    (('auto', 'Darwin', 'arm64', 'amd64', None, None, True), 'tcg', 'amd64 guest on a arm64 host'),
+    (('auto', 'Linux', 'amd64', 'arm64', True, 'x', False), 'tcg', 'same architecture'),
+    (('tcg', 'Linux', 'amd64', 'amd64', True, 'x', False), 'tcg', 'requested'),
+    (('kvm', 'Linux', 'amd64', 'amd64', False, 'x', False), 'kvm', 'requested'),
+    (('hvf', 'Darwin', 'arm64', 'arm64', None, None, False), 'hvf', 'requested'),
+])
+def test_choose_accel(args, accel, words):
+    got, reason = q.choose_accel(*args)
+    assert got == accel
+    assert words in reason
+
+
+def test_probe_argv_is_bounded_and_diskless():
+    argv = q.probe_argv('qemu-system-x86_64', 'amd64', '/k', '/tmp/p.log')
+    assert argv[:5] == ['qemu-system-x86_64', '-accel', 'kvm', '-cpu', 'host']
+    assert '-no-reboot' in argv and '-initrd' not in argv and '-drive' not in argv
+    assert 'panic=-1' in argv[argv.index('-append') + 1]
+    arm = q.probe_argv('qemu-system-aarch64', 'arm64', '/k', '/tmp/p.log')
+    assert arm[1:3] == ['-M', 'virt']
+    assert 'console=ttyAMA0' in arm[arm.index('-append') + 1]
+
+
+def test_parse_qemu_version_from_real_output():
+    assert q.parse_qemu_version(fixture_text('qemu/qemu-version.txt')) == '7.2.22'
+    assert q.parse_qemu_version('garbage') is None
+
+
+# ---------------------------------------------------------------- qemu argv
+
+SPEC = dict(name='devvm', arch='amd64', accel='tcg', cpus=2, memory_mb=2048, overlay='/s/disk.qcow2',
+            kernel='/c/vmlinuz', initrd='/c/initrd.img', ssh_port=40022, serial_log='/s/serial.log',
+            pidfile='/s/qemu.pid', qmp_socket='/s/qmp.sock',
+            fw_cfg=[('authorized_keys', 'file', '/s/id_ed25519.pub'), ('hostname', 'string', 'devvm')])
+
+
+def _opt(argv, flag):
+    return [argv[i + 1] for i, a in enumerate(argv) if a == flag]
+
+
+def test_vm_argv_amd64_tcg():
+    argv = q.vm_argv('/usr/bin/qemu-system-x86_64', SPEC)
+    assert argv[0] == '/usr/bin/qemu-system-x86_64'
+    assert '-M' not in argv
+    assert _opt(argv, '-accel') == ['tcg,thread=multi']
+    assert _opt(argv, '-cpu') == ['max']
+    assert _opt(argv, '-smp') == ['2'] and _opt(argv, '-m') == ['2048M']
+    assert _opt(argv, '-append') == ['root=/dev/vda rw console=ttyS0']
+    assert _opt(argv, '-netdev') == ['user,id=n0,hostfwd=tcp:127.0.0.1:40022-:22']
+    assert _opt(argv, '-fw_cfg') == ['name=opt/labkit/authorized_keys,file=/s/id_ed25519.pub',
+                                     'name=opt/labkit/hostname,string=devvm']
+    assert _opt(argv, '-pidfile') == ['/s/qemu.pid'] and '-daemonize' in argv
+    assert _opt(argv, '-serial') == ['file:/s/serial.log']
+    assert _opt(argv, '-drive') == ['file=/s/disk.qcow2,if=none,id=hd0,format=qcow2,discard=unmap']
+
+
+def test_vm_argv_arm64_tcg_uses_virt_and_cheap_pauth():
+    argv = q.vm_argv('qemu-system-aarch64', dict(SPEC, arch='arm64', cmdline_extra='quiet'))
+    assert _opt(argv, '-M') == ['virt']
+    assert _opt(argv, '-cpu') == ['max,pauth-impdef=on']
+    assert _opt(argv, '-append') == ['root=/dev/vda rw console=ttyAMA0 quiet']
+
+
+@pytest.mark.parametrize('arch,accel', [('amd64', 'kvm'), ('arm64', 'kvm'), ('arm64', 'hvf'), ('amd64', 'hvf')])
+def test_vm_argv_hardware_accel_uses_host_cpu(arch, accel):
+    argv = q.vm_argv('qemu', dict(SPEC, arch=arch, accel=accel, extra_args=['-device', 'x']))
+    assert _opt(argv, '-accel') == [accel]
+    assert _opt(argv, '-cpu') == ['host']
+    assert argv[-2:] == ['-device', 'x']
+
+
+# ---------------------------------------------------------------- pidfile verification
+
+def test_cmdline_verification_with_a_real_cmdline():
+    raw = fixture_text('qemu/proc-cmdline-qemu.bin')
+    argv = q.split_proc_cmdline(raw.encode('utf-8'))
+    pidfile = argv[argv.index('-pidfile') + 1]
+    assert q.cmdline_is_vm(argv, pidfile)
+    assert not q.cmdline_is_vm(argv, pidfile + '.other')
+    assert not q.cmdline_is_vm(['/usr/bin/sleep', '-pidfile', pidfile], pidfile)
+    assert not q.cmdline_is_vm([], pidfile)
+
+
+def test_parse_pidfile():
+    assert q.parse_pidfile('1234\n') == 1234
+    assert q.parse_pidfile('') is None
+    assert q.parse_pidfile('x') is None
+    assert q.parse_pidfile('-1') is None
+
+
+# ---------------------------------------------------------------- ports and files
+
+def test_choose_port_keeps_saved_port_while_free():
+    assert q.choose_port(0, 40022, lambda p: True, lambda: 1)[0] == 40022
+    port, why = q.choose_port(0, 40022, lambda p: False, lambda: 40100)
+    assert port == 40100 and 'in use' in why
+    assert q.choose_port(0, 0, lambda p: True, lambda: 40101)[0] == 40101
+    assert q.choose_port(2222, 40022, lambda p: True, lambda: 1)[0] == 2222
+    port, why = q.choose_port(2222, 0, lambda p: False, lambda: 1)
+    assert port is None and 'local_vm_ssh_port' in why
+
+
+def test_free_port_really_is_free():
+    port = q.free_port()
+    assert q.port_is_free(port)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(('127.0.0.1', port))
+    s.listen(1)
+    try:
+        assert not q.port_is_free(port)
+    finally:
+        s.close()
+
+
+def test_connection_files_keep_host_key_checking_on():
+    conn = q.connection_vars('devvm', 40022, '/s/id_ed25519', '/s/known_hosts')
+    assert conn['ansible_port'] == 40022 and conn['ansible_host'] == '127.0.0.1'
+    assert 'StrictHostKeyChecking=yes' in conn['ansible_ssh_common_args']
+    assert 'UserKnownHostsFile=/s/known_hosts' in conn['ansible_ssh_common_args']
+    assert '/dev/null' not in conn['ansible_ssh_common_args']
+    cfg = q.ssh_config_text('devvm', 40022, '/s/id_ed25519', '/s/known_hosts')
+    assert 'Host devvm\n' in cfg and 'Port 40022' in cfg and 'StrictHostKeyChecking yes' in cfg
+    assert 'HostKeyAlias labkit-devvm' in cfg
+    assert q.known_hosts_line('devvm', 'ssh-ed25519 AAAAC3Nz labkit-devvm\n') == 'labkit-devvm ssh-ed25519 AAAAC3Nz\n'
+    assert q.known_hosts_line('devvm', '') == ''
+
+
+def test_inventory_text_is_yaml_with_the_vm_in_labkit_vms():
+    yaml = pytest.importorskip('yaml')
+    conn = q.connection_vars('devvm', 40022, '/s/id_ed25519', '/s/known_hosts')
+    data = yaml.safe_load(q.inventory_text('devvm', conn))
+    assert data['all']['children']['labkit_vms']['hosts']['devvm'] == conn
+
+
+@pytest.mark.parametrize('name,ok', [('devvm', True), ('vm-1.a_b', True), ('', False), ('-x', False),
+                                     ('a/b', False), ('a b', False), ('x' * 64, False)])
+def test_vm_names(name, ok):
+    assert q.valid_vm_name(name) is ok
+
+
+def test_debarch_for_machine():
+    assert q.debarch_for_machine('x86_64') == 'amd64'
+    assert q.debarch_for_machine('arm64') == 'arm64'
+    assert q.debarch_for_machine('riscv64') is None
