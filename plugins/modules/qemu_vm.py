@@ -23,7 +23,7 @@ description:
     authorized key, its SSH host key and its hostname are passed at boot with QEMU C(-fw_cfg) and
     installed by the image's C(labkit-fwcfg) oneshot before C(ssh.service), so no key is baked into
     the shared image and the controller knows the host key beforehand (host key checking stays on).
-  - With O(accel=auto) the accelerator is chosen by a bounded probe (KVM on Linux: boot the guest
+  - With O(accel=auto) the accelerator is chosen by a bounded probe (KVM on Linux, boot the guest
     kernel for at most O(probe_timeout) seconds and look for a late boot message; the verdict is cached
     per host, kernel and QEMU version), hvf on macOS, else tcg. The reason is returned in RV(accel_reason).
   - The module does not wait for SSH (a module cannot stream progress); the role waits in bounded steps.
@@ -207,6 +207,8 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     Action, apply_actions, plan_file, plan_run, read_text, run_checked, result_for, write_file_atomic)
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
 
+KVM_DEVICE = '/dev/kvm'
+
 CONFIG_KEYS = ('arch', 'disk', 'kernel', 'initrd', 'cpus', 'memory', 'disk_size', 'accel',
                'hostname', 'kernel_cmdline', 'extra_args')
 
@@ -252,7 +254,9 @@ class VM(object):
         self.name = self.p['name']
         self.dir = self.p['state_dir'] or os.path.join(q.user_state_root(os.environ), 'vms', self.name)
         self.cache_dir = self.p['cache_dir'] or q.user_cache_root(os.environ)
-        j = lambda n: os.path.join(self.dir, n)  # noqa: E731
+
+        def j(name):
+            return os.path.join(self.dir, name)
         self.pidfile = j('qemu.pid')
         self.overlay = j('disk.qcow2')
         self.serial_log = j('serial.log')
@@ -331,9 +335,9 @@ class VM(object):
 
     def probe_kvm(self, qemu, arch, kernel):
         """Return (usable, reason); usable is None when KVM is absent or inaccessible."""
-        if not os.path.exists('/dev/kvm'):
-            return None, '/dev/kvm does not exist'
-        if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+        if not os.path.exists(KVM_DEVICE):
+            return None, '%s does not exist' % KVM_DEVICE
+        if not os.access(KVM_DEVICE, os.R_OK | os.W_OK):
             return None, 'no read/write access to /dev/kvm (add the user to the kvm group)'
         cache_file = os.path.join(self.cache_dir, 'accel-probe.json')
         key = q.probe_cache_key(platform.node(), os.uname()[2], self.qemu_version(qemu), arch)
@@ -389,6 +393,15 @@ class VM(object):
             plan_file(self.port_file, '%d\n' % port, 0o644),
         ]
         return [a for a in actions if a], conn
+
+
+def apply_files(module, actions):
+    """apply_actions, then enforce the modes: AnsibleModule.atomic_move gives new files 0666 & ~umask."""
+    apply_actions(module, actions)
+    if not module.check_mode:
+        for action in actions:
+            if action.kind == 'write_file' and action.mode is not None:
+                os.chmod(action.target, action.mode)
 
 
 def desired_config(p, hostname):
@@ -465,7 +478,7 @@ def main():
         port = int(saved.get('ssh_port') or 0)
         host_pub = read_text(vm.host_key + '.pub', '')
         actions, conn = vm.plan_user_files(port, host_pub)
-        apply_actions(module, actions)
+        apply_files(module, actions)
         restart = saved.get('config') != want
         if restart:
             module.warn('%s runs with other settings than requested (%s); stop and start it to apply them'
@@ -518,7 +531,8 @@ def main():
     accel, accel_reason = vm.choose_accel(qemu, arch, kernel)
     for action in actions:
         if action.kind == 'mkdir':
-            os.makedirs(vm.dir, 0o700)
+            if not os.path.isdir(vm.dir):  # the KVM probe may have made it
+                os.makedirs(vm.dir, 0o700)
         else:
             run_checked(module, action.argv, what=action.description,
                         hint='the overlay must not be smaller than the base image (local_vm_disk_size)'
@@ -547,7 +561,7 @@ def main():
                          cmd=argv, rc=rc, stdout=out, stderr=err)
     actions.append(Action('start', vm.name, 'start %s with %s on 127.0.0.1:%d (%s; %s)' % (vm.name, accel, port, why, accel_reason)))
     file_actions, conn = vm.plan_user_files(port, read_text(vm.host_key + '.pub', ''))
-    apply_actions(module, file_actions)
+    apply_files(module, file_actions)
     new_pid = vm.running_pid()
     module.exit_json(**result_for(module, actions + file_actions, running=bool(new_pid), pid=new_pid,
                                   ssh_port=port, accel=accel, accel_reason=accel_reason, connection=conn,

@@ -1,0 +1,271 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import signal
+
+import pytest
+
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
+from ansible_collections.labkit.ebpf_rdma.plugins.modules import qemu_vm
+
+from conftest import FakeCommands, fixture_text
+
+FAKE_PID = 4242
+
+
+class World(object):
+    """A fake controller: which pid runs which argv, and the signals sent."""
+
+    def __init__(self, tmp_path, monkeypatch, system='Linux', machine='x86_64'):
+        self.tmp = tmp_path
+        self.procs = {}
+        self.signals = []
+        self.image = tmp_path / 'cache' / 'images' / 'bookworm-amd64-k'
+        self.image.mkdir(parents=True)
+        for name in ('disk.qcow2', 'vmlinuz', 'initrd.img'):
+            (self.image / name).write_text(name)
+        self.state = tmp_path / 'state' / 'devvm'
+        self.kvm = tmp_path / 'kvm'
+        monkeypatch.setattr(qemu_vm.platform, 'system', lambda: system)
+        monkeypatch.setattr(qemu_vm.platform, 'machine', lambda: machine)
+        monkeypatch.setattr(qemu_vm.platform, 'node', lambda: 'ctl')
+        monkeypatch.setattr(qemu_vm, 'KVM_DEVICE', str(self.kvm))
+        monkeypatch.setattr(qemu_vm, 'pid_alive', lambda pid: pid in self.procs)
+        monkeypatch.setattr(qemu_vm, 'process_argv', lambda module, pid: self.procs.get(pid, []))
+        monkeypatch.setattr(qemu_vm.time, 'sleep', lambda s: None)
+
+        def kill(pid, sig):
+            self.signals.append((pid, sig))
+            if sig in (signal.SIGTERM, signal.SIGKILL):
+                self.procs.pop(pid, None)
+        monkeypatch.setattr(qemu_vm.os, 'kill', kill)
+        monkeypatch.setattr(qemu_vm.q, 'port_is_free', lambda port, host='127.0.0.1': port != 2222)
+        monkeypatch.setattr(qemu_vm.q, 'free_port', lambda host='127.0.0.1': 40022)
+
+    def args(self, **kw):
+        a = dict(name='devvm', state_dir=str(self.state), cache_dir=str(self.tmp / 'cache'),
+                 disk=str(self.image / 'disk.qcow2'), kernel=str(self.image / 'vmlinuz'),
+                 initrd=str(self.image / 'initrd.img'), accel='tcg')
+        a.update(kw)
+        return a
+
+    # command answers ------------------------------------------------
+    def keygen(self, argv, **kw):
+        path = argv[argv.index('-f') + 1]
+        with open(path, 'w') as f:
+            f.write('PRIVATE')
+        with open(path + '.pub', 'w') as f:
+            f.write('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI%s labkit-devvm\n' % os.path.basename(path))
+        return 0, '', ''
+
+    def img_create(self, argv, **kw):
+        with open(argv[-2], 'w') as f:
+            f.write('overlay')
+        return 0, '', ''
+
+    def launch(self, argv, **kw):
+        pidfile = argv[argv.index('-pidfile') + 1]
+        with open(pidfile, 'w') as f:
+            f.write('%d\n' % FAKE_PID)
+        self.procs[FAKE_PID] = list(argv)
+        return 0, '', ''
+
+    def commands(self, probe=None):
+        table = {
+            lambda a: a[0].endswith('ssh-keygen'): self.keygen,
+            lambda a: a[0].endswith('qemu-img') and a[1] == 'create': self.img_create,
+            lambda a: a[0].startswith('/usr/bin/qemu-system') and a[1] == '--version':
+                (0, fixture_text('qemu/qemu-version.txt'), ''),
+            lambda a: a[0].startswith('/usr/bin/qemu-system') and '-daemonize' in a: self.launch,
+        }
+        if probe:
+            table[lambda a: a[0].endswith('timeout')] = probe
+        return FakeCommands(table)
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    return World(tmp_path, monkeypatch)
+
+
+def test_check_mode_plans_and_creates_nothing(module_runner, world):
+    cmds = world.commands()
+    res = module_runner(qemu_vm, world.args(), commands=cmds, check_mode=True)
+    assert res['changed'] is True and res['running'] is False
+    assert len(res['actions']) == 5  # dir, 2 keys, overlay, start
+    assert res['actions'][-1] == 'start devvm'
+    assert not world.state.exists() and cmds.calls == []
+
+
+def test_start_writes_identity_inventory_and_is_idempotent(module_runner, world):
+    cmds = world.commands()
+    res = module_runner(qemu_vm, world.args(cpus=2, memory=2048), commands=cmds, diff=True)
+    assert res['changed'] is True and res['running'] is True and res['pid'] == FAKE_PID
+    assert res['ssh_port'] == 40022 and res['accel'] == 'tcg'
+    st = world.state
+    argv = world.procs[FAKE_PID]
+    assert argv[argv.index('-pidfile') + 1] == str(st / 'qemu.pid')
+    assert 'name=opt/labkit/authorized_keys,file=%s' % (st / 'id_ed25519.pub') in argv
+    assert 'name=opt/labkit/ssh_host_ed25519_key,file=%s' % (st / 'ssh_host_ed25519_key') in argv
+    assert 'name=opt/labkit/hostname,string=devvm' in argv
+    assert cmds.ran('/usr/bin/qemu-img', 'create')[0][-3:] == (str(world.image / 'disk.qcow2'), str(st / 'disk.qcow2'), '20G')
+    known = (st / 'known_hosts').read_text()
+    assert known == 'labkit-devvm ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIssh_host_ed25519_key\n'
+    assert oct(os.stat(str(st / 'known_hosts')).st_mode & 0o777) == '0o600'
+    assert res['connection']['ansible_port'] == 40022
+    assert 'StrictHostKeyChecking=yes' in res['connection']['ansible_ssh_common_args']
+    assert 'Port 40022' in (st / 'ssh_config').read_text()
+    assert '40022' in (st / 'inventory.yml').read_text()
+    assert (st / 'port').read_text() == '40022\n'
+    assert [d['after_header'] for d in res['diff']] == [str(st / n) for n in ('known_hosts', 'ssh_config', 'inventory.yml', 'port')]
+    # second run: the VM runs, nothing is launched
+    cmds2 = world.commands()
+    res2 = module_runner(qemu_vm, world.args(cpus=2, memory=2048), commands=cmds2)
+    assert res2['changed'] is False and res2['running'] is True and res2['restart_needed'] is False
+    assert cmds2.calls == [] and res2['ssh_port'] == 40022
+    # changed settings on a running VM: reported, not applied
+    res3 = module_runner(qemu_vm, world.args(cpus=4, memory=2048), commands=world.commands())
+    assert res3['changed'] is False and res3['restart_needed'] is True
+
+
+def test_restart_keeps_the_port_while_free(module_runner, world):
+    module_runner(qemu_vm, world.args(), commands=world.commands())
+    module_runner(qemu_vm, world.args(state='stopped'), commands=world.commands())
+    assert world.procs == {}
+    cmds = world.commands()
+    res = module_runner(qemu_vm, world.args(), commands=cmds)
+    assert res['ssh_port'] == 40022 and cmds.ran('/usr/bin/ssh-keygen') == [] and cmds.ran('/usr/bin/qemu-img') == []
+    assert (world.state / 'serial.log.1').exists() is False  # no log yet in this fake world
+
+
+def test_explicit_busy_port_fails_before_launch(module_runner, world):
+    cmds = world.commands()
+    res = module_runner(qemu_vm, world.args(ssh_port=2222), commands=cmds)
+    assert res['failed'] and 'port 2222 (local_vm_ssh_port) is in use' in res['msg']
+    assert not world.procs
+
+
+def test_stop_signals_only_the_verified_qemu(module_runner, world):
+    module_runner(qemu_vm, world.args(), commands=world.commands())
+    res = module_runner(qemu_vm, world.args(state='stopped', stop_timeout=1), commands=world.commands())
+    assert res['changed'] is True and res['stopped_how'] == 'terminated'
+    assert world.signals[-1] == (FAKE_PID, signal.SIGTERM)
+    again = module_runner(qemu_vm, world.args(state='stopped'), commands=world.commands())
+    assert again['changed'] is False or again['actions'] == ['remove the stale pidfile %s' % (world.state / 'qemu.pid')]
+
+
+def test_pid_reused_by_another_process_is_never_signalled(module_runner, world):
+    module_runner(qemu_vm, world.args(), commands=world.commands())
+    world.procs[FAKE_PID] = ['/usr/bin/sleep', '1000']  # the VM died, its pid was reused
+    world.signals[:] = []
+    res = module_runner(qemu_vm, world.args(state='stopped'), commands=world.commands())
+    assert world.signals == []
+    assert res['actions'] == ['remove the stale pidfile %s' % (world.state / 'qemu.pid')]
+    res = module_runner(qemu_vm, world.args(state='absent'), commands=world.commands())
+    assert world.signals == [] and not world.state.exists()
+
+
+def test_absent_kills_and_removes_the_state_but_keeps_the_cache(module_runner, world):
+    module_runner(qemu_vm, world.args(), commands=world.commands())
+    res = module_runner(qemu_vm, world.args(state='absent'), check_mode=True, commands=world.commands())
+    assert res['changed'] and world.state.exists() and FAKE_PID in world.procs
+    res = module_runner(qemu_vm, world.args(state='absent'), commands=world.commands())
+    assert res['changed'] is True and not world.state.exists()
+    assert (FAKE_PID, signal.SIGTERM) in world.signals
+    assert (world.image / 'disk.qcow2').exists()
+    res = module_runner(qemu_vm, world.args(state='absent'), commands=world.commands())
+    assert res['changed'] is False
+
+
+def _probe(serial_fixture, rc, stderr_fixture):
+    def answer(argv, **kw):
+        log = [a for a in argv if a.startswith('file:')][0][5:]
+        with open(log, 'w') as f:
+            f.write(fixture_text(serial_fixture))
+        return rc, '', fixture_text(stderr_fixture) if stderr_fixture else ''
+    return answer
+
+
+def test_auto_accel_probes_kvm_and_falls_back_to_tcg_on_pvm(module_runner, world):
+    world.kvm.write_text('')
+    cmds = world.commands(probe=_probe('qemu/kvm-probe-cpu-host.serial', 134, 'qemu/kvm-probe-cpu-host.stderr'))
+    res = module_runner(qemu_vm, world.args(accel='auto', probe_timeout=7), commands=cmds)
+    assert res['accel'] == 'tcg'
+    assert 'KVM exists but failed the boot probe' in res['accel_reason'] and 'MSR 0x10a' in res['accel_reason']
+    probe = cmds.ran('/usr/bin/timeout')[0]
+    assert probe[1:4] == ('-s', 'KILL', '7') and '-accel' in probe and 'kvm' in probe
+    argv = world.procs[FAKE_PID]
+    assert argv[argv.index('-accel') + 1] == 'tcg,thread=multi' and argv[argv.index('-cpu') + 1] == 'max'
+    verdicts = json.loads((world.tmp / 'cache' / 'accel-probe.json').read_text())
+    assert list(verdicts) == [q.probe_cache_key('ctl', os.uname()[2], '7.2.22', 'amd64')]
+    # the verdict is cached: no second probe
+    module_runner(qemu_vm, world.args(state='absent'), commands=world.commands())
+    cmds2 = world.commands()
+    res2 = module_runner(qemu_vm, world.args(accel='auto'), commands=cmds2)
+    assert cmds2.ran('/usr/bin/timeout') == [] and 'cached verdict' in res2['accel_reason']
+
+
+def test_auto_accel_hang_after_edd_falls_back(module_runner, world):
+    world.kvm.write_text('')
+    cmds = world.commands(probe=_probe('qemu/kvm-probe-default-cpu.serial', 137, 'qemu/kvm-probe-default-cpu.stderr'))
+    res = module_runner(qemu_vm, world.args(accel='auto'), commands=cmds)
+    assert res['accel'] == 'tcg' and 'Probing EDD' in res['accel_reason']
+
+
+def test_auto_accel_uses_kvm_when_the_probe_boots(module_runner, world):
+    world.kvm.write_text('')
+    cmds = world.commands(probe=_probe('qemu/tcg-probe.serial', 0, None))
+    res = module_runner(qemu_vm, world.args(accel='auto'), commands=cmds)
+    argv = world.procs[FAKE_PID]
+    assert res['accel'] == 'kvm' and argv[argv.index('-cpu') + 1] == 'host'
+
+
+def test_auto_accel_without_dev_kvm_does_not_probe(module_runner, world):
+    cmds = world.commands()
+    res = module_runner(qemu_vm, world.args(accel='auto'), commands=cmds)
+    assert res['accel'] == 'tcg' and 'does not exist' in res['accel_reason'] and cmds.ran('/usr/bin/timeout') == []
+
+
+def test_macos_arm64_uses_hvf(module_runner, tmp_path, monkeypatch):
+    w = World(tmp_path, monkeypatch, system='Darwin', machine='arm64')
+    cmds = w.commands()
+    cmds.add(['/usr/bin/sysctl', '-n', 'kern.hv_support'], (0, '1\n', ''))
+    res = module_runner(qemu_vm, w.args(accel='auto', arch='arm64'), commands=cmds)
+    argv = w.procs[FAKE_PID]
+    assert res['accel'] == 'hvf' and argv[0] == '/usr/bin/qemu-system-aarch64'
+    assert argv[argv.index('-M') + 1] == 'virt' and argv[argv.index('-cpu') + 1] == 'host'
+
+
+def test_missing_image_fails_with_the_fix(module_runner, world):
+    res = module_runner(qemu_vm, world.args(disk=str(world.tmp / 'nope.qcow2')), commands=world.commands())
+    assert res['failed'] and 'build the image first' in res['msg']
+    res = module_runner(qemu_vm, world.args(disk=None), commands=world.commands())
+    assert res['failed'] and 'disk is required' in res['msg']
+
+
+def test_missing_qemu_fails_with_install_command(module_runner, world):
+    res = module_runner(qemu_vm, world.args(), commands=world.commands(), bins={'qemu-system-x86_64': None})
+    assert res['failed'] and 'apt-get install qemu-system-x86 qemu-utils' in res['msg']
+
+
+def test_bad_name_fails(module_runner, world):
+    res = module_runner(qemu_vm, world.args(name='../etc'), commands=world.commands())
+    assert res['failed'] and 'is not valid' in res['msg']
+
+
+def test_overlay_on_a_vanished_base_image_fails_with_the_fix(module_runner, world):
+    module_runner(qemu_vm, world.args(), commands=world.commands())
+    module_runner(qemu_vm, world.args(state='stopped'), commands=world.commands())
+    (world.image / 'disk.qcow2').unlink()
+    new = world.tmp / 'cache' / 'images' / 'bookworm-amd64-new'
+    new.mkdir()
+    for name in ('disk.qcow2', 'vmlinuz', 'initrd.img'):
+        (new / name).write_text(name)
+    res = module_runner(qemu_vm, world.args(disk=str(new / 'disk.qcow2'), kernel=str(new / 'vmlinuz'),
+                                            initrd=str(new / 'initrd.img')), commands=world.commands())
+    assert res['failed'] and 'vm-destroy.yml' in res['msg']
