@@ -63,6 +63,9 @@ notes:
     this module), or when systemd is the running init, ships its static unit
     (C(sys-kernel-debug.mount), C(sys-kernel-tracing.mount) under C(/lib/systemd/system) or
     C(/usr/lib/systemd/system)) and the unit is not masked (reported as V(systemd))."
+  - "When systemd runs and the unit is masked (C(/etc/systemd/system/<unit> -> /dev/null)), an fstab line would not
+    help: the generated unit has the same name and the mask hides it too (measured on Debian 12, systemd 252).
+    Persistence is then reported as V(masked) and O(persistent=true) fails, naming C(systemctl unmask)."
   - "On a host booted with systemd, C(systemctl daemon-reload) follows a change of C(/etc/fstab) so that
     systemd's generated mount units match the file."
   - "Lines this module adds end with the comment C(# labkit.ebpf_rdma); O(persistent=false) removes only
@@ -130,7 +133,8 @@ persistence:
   description:
     - For each handled filesystem, how it gets mounted at boot after the run (in check mode, would get mounted).
     - V(systemd) (systemd's static mount unit), V(fstab-existing) (an fstab entry not written by this module),
-      V(fstab) (the line this module manages), V(none) (not mounted at boot).
+      V(fstab) (the line this module manages), V(masked) (systemd's unit is masked, which also hides
+      fstab entries), V(none) (not mounted at boot).
   returned: always
   type: dict
   sample: {debugfs: systemd, tracefs: systemd}
@@ -174,7 +178,6 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.mounts import (
     fstab_entry_for,
     fstab_line,
     fstab_remove_ours,
-    is_beneath,
     mount_at,
     mounts_beneath,
     normalize_path,
@@ -234,12 +237,19 @@ def read_state(paths):
 
 
 def boot_persistence(fs, path, entries, state):
-    """How ``fs`` at ``path`` is mounted at boot, given the fstab ``entries``."""
+    """How ``fs`` at ``path`` is mounted at boot, given the fstab ``entries``.
+
+    A masked unit wins over fstab: systemd-fstab-generator names its unit after the
+    mount point too (``sys-kernel-debug.mount``), and the mask in /etc/systemd/system
+    hides the generated unit as well (measured on systemd 252: not mounted after reboot).
+    """
+    unit = state['units'][fs]
+    if state['systemd_booted'] and unit['masked']:
+        return 'masked'
     entry = fstab_entry_for(entries, path)
     if entry is not None:
         return 'fstab' if entry['ours'] else 'fstab-existing'
-    unit = state['units'][fs]
-    if state['systemd_booted'] and unit['shipped'] and not unit['masked']:
+    if state['systemd_booted'] and unit['shipped']:
         return 'systemd'
     return 'none'
 
@@ -316,13 +326,20 @@ def plan(state, params, paths, release='unknown'):
         new_fstab = state['fstab'] or ''
         descriptions = []
         if params['persistent']:
+            for fs in fss:
+                if persistence[fs] == 'masked':
+                    unit = state['units'][fs]['name']
+                    raise PlanError('%s is masked (/etc/systemd/system/%s -> /dev/null), which also hides the unit '
+                                    'systemd generates from /etc/fstab, so %s cannot be mounted at boot; run '
+                                    '"systemctl unmask %s" to let systemd mount it, or set persistent: false'
+                                    % (unit, unit, fs, unit))
             add = [fs for fs in fss if persistence[fs] == 'none']
             new_fstab = fstab_add_lines(new_fstab, [fstab_line(fs, paths[fs]) for fs in add])
             for fs in add:
                 persistence[fs] = 'fstab'
                 descriptions.append('add to %s so that %s is mounted at %s at boot' % (FSTAB, fs, paths[fs]))
         else:
-            drop = [fs for fs in fss if persistence[fs] == 'fstab']
+            drop = [fs for fs in fss if (fstab_entry_for(entries, paths[fs]) or {}).get('ours')]
             new_fstab = fstab_remove_ours(new_fstab, [paths[fs] for fs in drop])
             after = parse_fstab(new_fstab)
             for fs in drop:

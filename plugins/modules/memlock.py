@@ -42,7 +42,8 @@ options:
     type: str
   state:
     description:
-      - V(present) writes the files; V(absent) removes them (only files carrying this module's header).
+      - V(present) writes the files; V(absent) removes them (only files carrying this module's header;
+        the then empty C(.d) directories are left in place).
     type: str
     choices: [present, absent]
     default: present
@@ -162,6 +163,16 @@ login_limit:
     - Null when it cannot be determined; RV(login_limit_reason) says why.
   returned: always
   type: dict
+  contains:
+    user:
+      description: The user whose new session was measured.
+      type: str
+    soft:
+      description: Soft limit, bytes or V(unlimited).
+      type: raw
+    hard:
+      description: Hard limit, bytes or V(unlimited).
+      type: raw
   sample: {user: nobody, soft: unlimited, hard: unlimited}
 login_limit_reason:
   description: Why RV(login_limit) is null.
@@ -173,11 +184,20 @@ service_limit:
       in bytes or V(unlimited); null on a host without systemd.
   returned: always
   type: dict
+  contains:
+    soft:
+      description: C(DefaultLimitMEMLOCKSoft), bytes or V(unlimited).
+      type: raw
+    hard:
+      description: C(DefaultLimitMEMLOCK), bytes or V(unlimited).
+      type: raw
   sample: {soft: unlimited, hard: unlimited}
 restart_needed:
   description:
     - Running services whose configured limit differs from the limit their main process has, so they get
-      it only when restarted. In check mode, a prediction.
+      it only when restarted. In check mode, a prediction of services whose drop-in would change and, when the
+      manager default would change, services running with the current default (with O(state=absent) the default
+      systemd falls back to is not known before the drop-in is gone, so only per-unit drop-ins are predicted).
   returned: always
   type: list
   elements: str

@@ -148,23 +148,59 @@ def test_mount_result_is_reread_from_mountinfo(host, module_runner):
     assert r['mounted'] == {'debugfs': False, 'tracefs': False}
 
 
-def test_masked_unit_gets_an_fstab_line_with_diff(host, module_runner):
-    setup(host)
-    host.mkdir('/etc/systemd/system')
-    os.symlink('/dev/null', host.path('/etc/systemd/system/sys-kernel-debug.mount'))
+def test_no_static_unit_gets_fstab_lines_with_diff_and_reload(host, module_runner):
+    setup(host, units=False)
     cmds = FakeCommands({('/usr/bin/systemctl', 'daemon-reload'): (0, '', '')})
     r = module_runner(debugfs, {}, commands=cmds, diff=True)
     assert r['changed'] is True
-    assert r['persistence'] == {'debugfs': 'fstab', 'tracefs': 'systemd'}
-    assert r['actions'] == ['add to /etc/fstab so that debugfs is mounted at /sys/kernel/debug at boot',
+    assert r['persistence'] == {'debugfs': 'fstab', 'tracefs': 'fstab'}
+    assert r['actions'] == ['add to /etc/fstab so that debugfs is mounted at /sys/kernel/debug at boot; '
+                            'add to /etc/fstab so that tracefs is mounted at /sys/kernel/tracing at boot',
                             'systemctl daemon-reload (systemd re-reads /etc/fstab)']
     assert cmds.calls == [('/usr/bin/systemctl', 'daemon-reload')]
-    assert host.read('/etc/fstab') == FSTAB + DEBUG_LINE
+    assert host.read('/etc/fstab') == FSTAB + DEBUG_LINE + TRACE_LINE
     assert r['diff'] == [{'before_header': '/etc/fstab', 'after_header': '/etc/fstab',
-                          'before': FSTAB, 'after': FSTAB + DEBUG_LINE}]
-    again = module_runner(debugfs, {}, commands=FakeCommands(), diff=True)
+                          'before': FSTAB, 'after': FSTAB + DEBUG_LINE + TRACE_LINE}]
+    again = module_runner(debugfs, {}, commands=cmds, diff=True)
     assert again['changed'] is False and again['diff'] == []
-    assert again['persistence'] == {'debugfs': 'fstab', 'tracefs': 'systemd'}
+    assert again['persistence'] == {'debugfs': 'fstab', 'tracefs': 'fstab'}
+    assert len(cmds.calls) == 1
+
+
+def mask(host, unit):
+    host.mkdir('/etc/systemd/system')
+    os.symlink('/dev/null', host.path('/etc/systemd/system/' + unit))
+
+
+def test_masked_unit_fails_persistent_and_names_unmask(host, module_runner):
+    setup(host, mountinfo=UNMOUNTED)
+    mask(host, 'sys-kernel-debug.mount')
+    cmds = FakeCommands()
+    r = module_runner(debugfs, {}, commands=cmds)
+    assert r['failed']
+    assert 'sys-kernel-debug.mount is masked' in r['msg']
+    assert 'systemctl unmask sys-kernel-debug.mount' in r['msg'] and 'persistent: false' in r['msg']
+    assert cmds.calls == [] and host.read('/etc/fstab') == FSTAB
+
+
+def test_masked_unit_persistent_false_removes_our_dead_line(host, module_runner):
+    setup(host, fstab=FSTAB + DEBUG_LINE)
+    mask(host, 'sys-kernel-debug.mount')
+    cmds = FakeCommands({('/usr/bin/systemctl', 'daemon-reload'): (0, '', '')})
+    r = module_runner(debugfs, {'persistent': False}, commands=cmds)
+    assert r['changed'] is True
+    assert host.read('/etc/fstab') == FSTAB
+    assert r['persistence'] == {'debugfs': 'masked', 'tracefs': 'systemd'}
+    again = module_runner(debugfs, {'persistent': False}, commands=cmds)
+    assert again['changed'] is False and again['persistence']['debugfs'] == 'masked'
+
+
+def test_mask_is_irrelevant_without_systemd(host, module_runner):
+    setup(host, systemd=False)
+    mask(host, 'sys-kernel-debug.mount')
+    r = module_runner(debugfs, {'tracefs': False}, commands=FakeCommands())
+    assert r['persistence'] == {'debugfs': 'fstab'}
+    assert host.read('/etc/fstab') == FSTAB + DEBUG_LINE
 
 
 def test_fstab_mode_is_kept(host, module_runner):
