@@ -319,3 +319,10 @@ def test_debarch_for_machine():
     assert q.debarch_for_machine('x86_64') == 'amd64'
     assert q.debarch_for_machine('arm64') == 'arm64'
     assert q.debarch_for_machine('riscv64') is None
+
+
+def test_probe_verdict_on_a_full_tcg_boot_log():
+    text = fixture_text('qemu/tcg-boot-serial.log')
+    ok, reason = q.probe_verdict(text, 0, '', False)
+    assert ok and 'Run /init as init process' in reason
+    assert 'labkit-fwcfg' in text  # the identity oneshot ran in that boot
