@@ -126,10 +126,14 @@ def limit_type_field(limit_type):
     return '-' if limit_type in ('both', '-') else limit_type
 
 
-def render_limits_file(domain, limit_type, size):
+def render_limits_file(domains, limit_type, size):
+    """The limits.d file: one line per domain (a single domain may be given as a string)."""
+    if isinstance(domains, str):
+        domains = [domains]
+    lines = ''.join('%s\t%s\tmemlock\t%s\n' % (d, limit_type_field(limit_type), limits_conf_value(size))
+                    for d in domains)
     return (HEADER +
-            '# Locked-memory limit (RLIMIT_MEMLOCK, in KiB) for PAM sessions: logins, ssh, su, runuser.\n'
-            '%s\t%s\tmemlock\t%s\n' % (domain, limit_type_field(limit_type), limits_conf_value(size)))
+            '# Locked-memory limit (RLIMIT_MEMLOCK, in KiB) for PAM sessions: logins, ssh, su, runuser.\n' + lines)
 
 
 def render_manager_dropin(size):

@@ -47,12 +47,15 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  domain:
+  domains:
     description:
-      - The C(limits.conf) domain the login limit applies to. V(*) (every user B(except root), as
+      - The C(limits.conf) domains the login limit applies to, one line each: V(*) (every user B(except root), as
         C(pam_limits) never applies wildcards to root), a user name, V(@group) or V(%group).
-    type: str
-    default: '*'
+      - The default covers every user and root, who is the one running most eBPF and RDMA tests.
+    type: list
+    elements: str
+    default: ['*', root]
+    aliases: [domain]
   limit_type:
     description:
       - Which C(limits.conf) limit to set. V(both) (written as C(-)) sets soft and hard.
@@ -85,8 +88,8 @@ options:
     default: 90-labkit-memlock.conf
   login_user:
     description:
-      - The user whose new-session limit is reported in RV(login_limit). Default is the O(domain) user, the
-        first member of an O(domain) group, or C(nobody) for V(*).
+      - The user whose new-session limit is reported in RV(login_limit). Default: from the first of O(domains),
+        that user, the first member of that group, or C(nobody) for V(*).
     type: str
 notes:
   - Kernels 5.11 and later charge BPF memory to the memory cgroup instead of RLIMIT_MEMLOCK (see
@@ -275,7 +278,10 @@ def validate(params, booted):
         size = parse_size(params['value'])
     elif params['value'] is not None:
         parse_size(params['value'])
-    validate_domain(params['domain'])
+    if not params['domains']:
+        raise LimitError('domains is empty: name at least one limits.conf domain, e.g. "*" or root')
+    for domain in params['domains']:
+        validate_domain(domain)
     validate_dropin_name(params['dropin_name'])
     units = []
     for name in params['units']:
@@ -297,7 +303,7 @@ def validate(params, booted):
 
 def targets(params, units):
     """(path, renderer) of every file the module handles, limits file first."""
-    files = [(params['limits_file'], lambda s: render_limits_file(params['domain'], params['limit_type'], s))]
+    files = [(params['limits_file'], lambda s: render_limits_file(params['domains'], params['limit_type'], s))]
     if params['systemd']:
         files.append((posixpath.join(MANAGER_DIR, params['dropin_name']), render_manager_dropin))
     for unit in units:
@@ -380,7 +386,7 @@ def restart_needed(module, systemctl, predicted_units, predicted_default, old_de
 def probe_user(params):
     if params['login_user']:
         return params['login_user'], None
-    domain = params['domain']
+    domain = params['domains'][0]
     if domain == '*':
         return 'nobody', None
     if domain[:1] in ('@', '%'):
@@ -418,7 +424,7 @@ def main():
         argument_spec=dict(
             value=dict(type='str'),
             state=dict(type='str', default='present', choices=['present', 'absent']),
-            domain=dict(type='str', default='*'),
+            domains=dict(type='list', elements='str', default=['*', 'root'], aliases=['domain']),
             limit_type=dict(type='str', default='both', choices=['soft', 'hard', 'both', '-']),
             limits_file=dict(type='path', default='/etc/security/limits.d/90-labkit-memlock.conf'),
             systemd=dict(type='bool', default=True),

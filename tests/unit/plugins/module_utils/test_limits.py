@@ -107,6 +107,7 @@ def test_render_files():
     assert text.splitlines()[-1] == '*\t-\tmemlock\t65536'
     assert L.render_limits_file('@rdma', 'soft', L.UNLIMITED).endswith('@rdma\tsoft\tmemlock\tunlimited\n')
     assert L.render_limits_file('bob', '-', 1024).endswith('bob\t-\tmemlock\t1\n')
+    assert L.render_limits_file(['*', 'root'], '-', 1024).endswith('\n*\t-\tmemlock\t1\nroot\t-\tmemlock\t1\n')
     assert L.render_manager_dropin(L.UNLIMITED).endswith('[Manager]\nDefaultLimitMEMLOCK=infinity\n')
     assert L.render_unit_dropin(67108864).endswith('[Service]\nLimitMEMLOCK=67108864\n')
     for text in (L.render_manager_dropin(0), L.render_unit_dropin(0), L.render_limits_file('*', '-', 0)):

@@ -110,7 +110,7 @@ def test_first_run_writes_reloads_and_reports(host, module_runner):
     assert r['changed'] is True
     assert r['actions'] == ['write ' + LIMITS, 'write ' + MANAGER, 'systemctl daemon-reload']
     assert host.read(LIMITS) == (HEADER + '# Locked-memory limit (RLIMIT_MEMLOCK, in KiB) for PAM sessions: logins, '
-                                 'ssh, su, runuser.\n*\t-\tmemlock\t65536\n')
+                                 'ssh, su, runuser.\n*\t-\tmemlock\t65536\nroot\t-\tmemlock\t65536\n')
     assert host.read(MANAGER).endswith('[Manager]\nDefaultLimitMEMLOCK=67108864\n')
     assert host.read(MANAGER).startswith(HEADER)
     assert oct(os.stat(host.path(LIMITS)).st_mode & 0o777) == oct(0o644)
@@ -244,6 +244,8 @@ def test_value_required_when_present(host, module_runner):
 @pytest.mark.parametrize('args,needle', [
     ({'domain': 'a b'}, "domain 'a b'"),
     ({'domain': '1000:'}, '@group'),
+    ({'domains': ['*', 'bad name']}, "domain 'bad name'"),
+    ({'domains': []}, 'domains is empty'),
     ({'units': ['../../etc/passwd']}, 'not a valid service unit name'),
     ({'units': ['ok', 'bad unit']}, "'bad unit'"),
     ({'dropin_name': 'x.cfg'}, 'ending in .conf'),
