@@ -133,6 +133,9 @@ def write_file_atomic(module, path, content, mode=0o644):
         if mode is not None:
             os.chmod(tmp, mode)
         module.atomic_move(tmp, path)
+        if mode is not None:
+            # atomic_move gives a new file the default mode; set the one asked for.
+            os.chmod(path, mode)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -49,7 +49,7 @@ options:
     default: present
   domains:
     description:
-      - The C(limits.conf) domains the login limit applies to, one line each: V(*) (every user B(except root), as
+      - The C(limits.conf) domains the login limit applies to, one line each; V(*) (every user B(except root), as
         C(pam_limits) never applies wildcards to root), a user name, V(@group) or V(%group).
       - The default covers every user and root, who is the one running most eBPF and RDMA tests.
     type: list
