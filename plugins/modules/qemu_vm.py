@@ -395,15 +395,6 @@ class VM(object):
         return [a for a in actions if a], conn
 
 
-def apply_files(module, actions):
-    """apply_actions, then enforce the modes: AnsibleModule.atomic_move gives new files 0666 & ~umask."""
-    apply_actions(module, actions)
-    if not module.check_mode:
-        for action in actions:
-            if action.kind == 'write_file' and action.mode is not None:
-                os.chmod(action.target, action.mode)
-
-
 def desired_config(p, hostname):
     cfg = dict((k, p[k]) for k in CONFIG_KEYS if k in p)
     cfg['hostname'] = hostname
@@ -478,7 +469,7 @@ def main():
         port = int(saved.get('ssh_port') or 0)
         host_pub = read_text(vm.host_key + '.pub', '')
         actions, conn = vm.plan_user_files(port, host_pub)
-        apply_files(module, actions)
+        apply_actions(module, actions)
         restart = saved.get('config') != want
         if restart:
             module.warn('%s runs with other settings than requested (%s); stop and start it to apply them'
@@ -561,7 +552,7 @@ def main():
                          cmd=argv, rc=rc, stdout=out, stderr=err)
     actions.append(Action('start', vm.name, 'start %s with %s on 127.0.0.1:%d (%s; %s)' % (vm.name, accel, port, why, accel_reason)))
     file_actions, conn = vm.plan_user_files(port, read_text(vm.host_key + '.pub', ''))
-    apply_files(module, file_actions)
+    apply_actions(module, file_actions)
     new_pid = vm.running_pid()
     module.exit_json(**result_for(module, actions + file_actions, running=bool(new_pid), pid=new_pid,
                                   ssh_port=port, accel=accel, accel_reason=accel_reason, connection=conn,
