@@ -20,7 +20,7 @@ description:
     C(rdma -j link show). Changes nothing.
   - Each GID table entry carries its type (V(RoCE v2) or V(IB/RoCE v1)) and, for RoCE v2, the IPv4 or IPv6 address
     it maps to (C(::ffff:a.b.c.d) is IPv4 C(a.b.c.d)); unused (all-zero) entries are skipped. Each port has
-    C(ipv4_gid_index), the index of its first IPv4-mapped RoCE v2 GID: what C(ibv_ud_pingpong -g N) and friends need.
+    C(ipv4_gid_index), the index of its first IPv4-mapped RoCE v2 GID (what C(ibv_ud_pingpong -g N) and friends need).
   - Sets C(ansible_facts.labkit_rdma), including a C(problems) list that says what stops RDMA traffic.
 options:
   devices:

@@ -363,10 +363,10 @@ def plan(params, state):
     if params['state'] == 'present':
         others = [link for link in _rxe_links(state, find_links(links, netdev=netdev)) if link['name'] != name]
         if existing is None and others:
+            other = others[0]['name']
             raise PlanError(
                 'netdev %s already has a soft-RoCE link named %s; a netdev carries at most one and a second is '
-                'not created. Use name=%s, or remove %s first' % (netdev, others[0]['name'], others[0]['name'],
-                                                                    others[0]['name']))
+                'not created. Use name=%s, or remove %s first' % (netdev, other, other, other))
         if existing is None:
             problem = netdev_problem(state['netdev_facts'])
             if problem and not (not params['require_carrier'] and state['netdev_facts']['exists']
