@@ -1,0 +1,289 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import io
+import json
+
+import pytest
+
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import kernel
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import mounts
+
+from conftest import fixture_bytes, fixture_text
+
+
+# ---------------------------------------------------------------- releases
+
+def test_release_sort_key_orders_debian_ubuntu_fedora():
+    releases = ['6.1.0-47-amd64', '6.1.0-50-amd64', '5.10.0-30-amd64', '6.12.41+deb13-amd64', '6.1.0-9-amd64']
+    ordered = sorted(releases, key=kernel.release_sort_key, reverse=True)
+    assert ordered == ['6.12.41+deb13-amd64', '6.1.0-50-amd64', '6.1.0-47-amd64', '6.1.0-9-amd64', '5.10.0-30-amd64']
+    assert kernel.release_sort_key('6.8.5-301.fc40.x86_64')[:2] == ((6, 8, 5), 301)
+    assert kernel.release_sort_key('6.8')[:2] == ((6, 8, 0), -1)
+
+
+def test_same_flavour_newer():
+    installed = ['6.1.0-47-amd64', '6.1.0-50-amd64', '6.1.0-52-amd64', '6.1.0-52-cloud-amd64', '6.1.0-51-amd64']
+    assert kernel.same_flavour_newer('6.1.0-50-amd64', installed) == ['6.1.0-52-amd64', '6.1.0-51-amd64']
+    assert kernel.same_flavour_newer('6.1.0-52-amd64', installed) == []
+    assert kernel.same_flavour_newer('6.1.0-50-cloud-amd64', installed) == ['6.1.0-52-cloud-amd64']
+
+
+# ---------------------------------------------------------------- config
+
+def test_parse_kernel_config_capture():
+    config = kernel.parse_kernel_config(fixture_text('kernel/config-6.1.0-50-amd64'))
+    assert config['BPF'] == 'y'
+    assert config['BPF_SYSCALL'] == 'y'
+    assert config['DEBUG_INFO_BTF'] == 'y'
+    assert config['BPF_JIT_ALWAYS_ON'] == 'n'
+    assert config['INFINIBAND'] == 'm'
+    assert config['RDMA_RXE'] == 'm'
+    assert config['CC_VERSION_TEXT'] == 'gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0'
+    assert config['GCC_VERSION'] == '120200'
+
+
+def test_decode_config_gzip_equals_plain():
+    plain = kernel.decode_config(fixture_bytes('kernel/config-6.1.0-50-amd64'))
+    gz = kernel.decode_config(fixture_bytes('kernel/config-6.1.0-50-amd64.gz'))
+    assert gz == plain
+    assert 'CONFIG_BPF=y' in gz
+    assert kernel.decode_config(None) is None
+
+
+def test_config_values_unknown_and_normalized():
+    config = kernel.parse_kernel_config(fixture_text('kernel/config-6.1.0-50-amd64'))
+    values = kernel.config_values(config, list(kernel.DEFAULT_CONFIG_KEYS) + ['CONFIG_RDMA_RXE', 'bpf_jit_always_on',
+                                                                              'NO_SUCH_OPTION'])
+    assert values == {
+        'BPF': 'y', 'BPF_SYSCALL': 'y', 'BPF_JIT': 'y', 'BPF_EVENTS': 'y', 'KPROBES': 'y', 'KPROBE_EVENTS': 'y',
+        'DEBUG_INFO_BTF': 'y', 'DEBUG_INFO_BTF_MODULES': 'y', 'RDMA_RXE': 'm', 'BPF_JIT_ALWAYS_ON': 'n',
+        'NO_SUCH_OPTION': None,
+    }
+    assert kernel.config_values(None, ['BPF']) == {'BPF': None}
+
+
+# ---------------------------------------------------------------- small files
+
+def test_parse_int_and_meanings():
+    assert kernel.parse_int(fixture_text('kernel/bpf_jit_enable.txt')) == 1
+    assert kernel.parse_int(fixture_text('kernel/unprivileged_bpf_disabled.txt')) == 2
+    assert kernel.parse_int(None) is None
+    assert kernel.parse_int('') is None
+    assert kernel.parse_int('x') is None
+    assert kernel.JIT_MEANING[1] == 'enabled'
+    assert 'until reboot' in kernel.UNPRIVILEGED_BPF_MEANING[1]
+
+
+def test_parse_lockdown():
+    assert kernel.parse_lockdown(fixture_text('kernel/lockdown.txt')) == {
+        'mode': 'none', 'available': ['none', 'integrity', 'confidentiality']}
+    assert kernel.parse_lockdown('none integrity [confidentiality]\n')['mode'] == 'confidentiality'
+    assert kernel.parse_lockdown(None) is None
+
+
+@pytest.mark.parametrize('name, expected', [
+    ('kernel/mountinfo.txt', ('/sys/kernel/tracing', 'tracefs')),
+    ('kernel/mountinfo-tracefs-under-debugfs.txt', ('/sys/kernel/debug/tracing', 'tracefs')),
+    ('kernel/mountinfo-no-tracefs-no-debugfs.txt', (None, None)),
+])
+def test_tracefs_location(name, expected):
+    assert kernel.tracefs_location(mounts.parse_mountinfo(fixture_text(name))) == expected
+
+
+def test_tracefs_location_debugfs_only():
+    # Drop the tracefs automount line from the capture: only debugfs is left.
+    text = '\n'.join(line for line in fixture_text('kernel/mountinfo-tracefs-under-debugfs.txt').splitlines()
+                     if ' - tracefs ' not in line)
+    assert kernel.tracefs_location(mounts.parse_mountinfo(text)) == ('/sys/kernel/debug/tracing', 'debugfs')
+
+
+# ---------------------------------------------------------------- symbols
+
+TARGETS = ['ib_modify_qp_with_udata', 'tcp_v4_connect', 'rxe_modify_qp', 'no_such_function']
+
+
+def test_find_symbols_kallsyms_before_and_after_modprobe():
+    before = kernel.find_symbols(io.StringIO(fixture_text('kernel/kallsyms-before-rdma_rxe.txt')), TARGETS)
+    assert before['ib_modify_qp_with_udata']['found'] is False
+    assert before['tcp_v4_connect'] == {'found': True, 'modules': ['vmlinux'], 'types': ['T'], 'variants': []}
+    after = kernel.find_symbols(io.StringIO(fixture_text('kernel/kallsyms-after-rdma_rxe.txt')), TARGETS)
+    assert after['ib_modify_qp_with_udata'] == {'found': True, 'modules': ['ib_core'], 'types': ['T'], 'variants': []}
+    assert after['rxe_modify_qp']['modules'] == ['rdma_rxe']
+    assert after['rxe_modify_qp']['types'] == ['t']
+    assert after['no_such_function']['found'] is False
+
+
+def test_find_symbols_filter_functions_before_and_after_modprobe():
+    kind = 'filter_functions'
+    before = kernel.find_symbols(fixture_text('kernel/available_filter_functions-before-rdma_rxe.txt').splitlines(),
+                                 TARGETS, kind)
+    assert before['ib_modify_qp_with_udata']['found'] is False
+    assert before['tcp_v4_connect']['modules'] == ['vmlinux']
+    assert before['tcp_v4_connect']['types'] == []
+    after = kernel.find_symbols(fixture_text('kernel/available_filter_functions-after-rdma_rxe.txt').splitlines(),
+                                TARGETS, kind)
+    assert after['ib_modify_qp_with_udata']['found'] is True
+    assert after['ib_modify_qp_with_udata']['modules'] == ['ib_core']
+    assert after['rxe_modify_qp']['modules'] == ['rdma_rxe']
+
+
+def test_find_symbols_does_not_confuse_prefixes():
+    # _ib_modify_qp and ib_modify_qp_is_ok are in the capture; neither is ib_modify_qp.
+    after = kernel.find_symbols(fixture_text('kernel/available_filter_functions-after-rdma_rxe.txt').splitlines(),
+                                ['ib_modify_qp', 'ib_modify_qp_is'], 'filter_functions')
+    assert after['ib_modify_qp']['found'] is True
+    assert after['ib_modify_qp_is'] == {'found': False, 'modules': [], 'types': [], 'variants': []}
+
+
+def test_find_symbols_clones_and_bytes():
+    lines = [line.encode() for line in fixture_text('kernel/available_filter_functions-clones.txt').splitlines()]
+    hits = kernel.find_symbols(lines, ['rxe_icrc_hdr', 'get_sigframe', 'topa_alloc'], 'filter_functions')
+    assert hits['rxe_icrc_hdr'] == {'found': False, 'modules': [], 'types': [], 'variants': ['rxe_icrc_hdr.isra.0']}
+    assert hits['get_sigframe']['variants'] == ['get_sigframe.constprop.0.isra.0']
+    assert hits['topa_alloc']['variants'] == ['topa_alloc.constprop.0']
+
+
+def test_find_symbols_empty_and_blank_lines():
+    assert kernel.find_symbols(['', '   ', 'short line'], ['x']) == {
+        'x': {'found': False, 'modules': [], 'types': [], 'variants': []}}
+    assert kernel.find_symbols([], []) == {}
+
+
+# ---------------------------------------------------------------- bpftool
+
+def test_parse_bpftool_version_json_and_text_agree():
+    from_json = kernel.parse_bpftool_version(json_text=fixture_text('kernel/bpftool-7.1-version.json'))
+    assert from_json == {'version': '7.1.0', 'libbpf_version': '1.1',
+                         'build_features': {'libbfd': False, 'libbpf_strict': True, 'skeletons': False}}
+    from_text = kernel.parse_bpftool_version(text=fixture_text('kernel/bpftool-7.1-version.txt'))
+    assert from_text == {'version': '7.1.0', 'libbpf_version': '1.1', 'build_features': {'libbpf_strict': True}}
+    # bad JSON falls back to the text
+    assert kernel.parse_bpftool_version(json_text='{', text=fixture_text('kernel/bpftool-7.1-version.txt'))[
+        'version'] == '7.1.0'
+    assert kernel.parse_bpftool_version(json_text='null') is None
+    assert kernel.parse_bpftool_version() is None
+
+
+def test_bpftool_features_by_version():
+    assert kernel.version_tuple('v7.1.0') == (7, 1, 0)
+    assert kernel.version_tuple('7.5') == (7, 5, 0)
+    assert kernel.version_tuple('x') is None
+    assert kernel.bpftool_features('7.1.0') == {
+        'gen_skeleton': True, 'btf_dump_c': True, 'gen_min_core_btf': True, 'prog_loadall_autoattach': False}
+    assert kernel.bpftool_features('7.5.0')['prog_loadall_autoattach'] is True
+    assert kernel.bpftool_features('5.10.0') == {
+        'gen_skeleton': True, 'btf_dump_c': True, 'gen_min_core_btf': False, 'prog_loadall_autoattach': False}
+    assert set(kernel.bpftool_features(None).values()) == {False}
+
+
+def test_bpftool_features_prog_help_is_the_authority():
+    help_71 = fixture_text('kernel/bpftool-7.1-prog-help.txt')
+    # version says yes, the binary's help says no: trust the binary
+    assert kernel.bpftool_features('7.5.0', prog_help=help_71)['prog_loadall_autoattach'] is False
+    with_autoattach = help_71.replace('[pinmaps MAP_DIR]', '[pinmaps MAP_DIR] [autoattach]')
+    assert kernel.bpftool_features('7.1.0', prog_help=with_autoattach)['prog_loadall_autoattach'] is True
+    # unrelated text (an error) does not override
+    assert kernel.bpftool_features('7.5.0', prog_help='Error: bad')['prog_loadall_autoattach'] is True
+
+
+def test_summarize_feature_probe_capture():
+    summary = kernel.summarize_feature_probe(fixture_text('kernel/bpftool-7.1-feature-probe-kernel.json'))
+    raw = json.loads(fixture_text('kernel/bpftool-7.1-feature-probe-kernel.json'))
+    assert summary['program_types_total'] == len(raw['program_types']) == 31
+    assert summary['program_types_available'] == 30
+    assert summary['unavailable_program_types'] == ['lirc_mode2']
+    assert summary['map_types_available'] == summary['map_types_total'] == 31
+    assert summary['unavailable_map_types'] == []
+    assert summary['helpers_available'] == len(set(h for v in raw['helpers'].values() for h in v)) == 190
+    assert summary['kprobe_helpers_available'] == 74
+    assert summary['kprobe'] is True
+    assert summary['ringbuf'] is True
+    assert summary['tracing'] is True
+    assert summary['bpf_syscall'] is True
+    assert summary['probe_read_kernel'] is True
+
+
+def test_summarize_feature_probe_missing_ringbuf_and_bad_input():
+    raw = json.loads(fixture_text('kernel/bpftool-7.1-feature-probe-kernel.json'))
+    raw['map_types']['have_ringbuf_map_type'] = False
+    summary = kernel.summarize_feature_probe(json.dumps(raw))
+    assert summary['ringbuf'] is False
+    assert summary['unavailable_map_types'] == ['ringbuf']
+    with pytest.raises(ValueError):
+        kernel.summarize_feature_probe('not json')
+    with pytest.raises(ValueError):
+        kernel.summarize_feature_probe('[]')
+
+
+# ---------------------------------------------------------------- packages
+
+def test_parse_apt_policy_captures():
+    assert kernel.parse_apt_policy(fixture_text('kernel/apt-cache-policy-headers-installed.txt')) == {
+        'installed': '6.1.176-1', 'candidate': '6.1.176-1'}
+    assert kernel.parse_apt_policy(fixture_text('kernel/apt-cache-policy-headers-cloud-not-installed.txt')) == {
+        'installed': None, 'candidate': '6.1.176-1'}
+    assert kernel.parse_apt_policy(fixture_text('kernel/apt-cache-policy-headers-unknown.txt')) == {
+        'installed': None, 'candidate': None}
+
+
+def test_apt_search_and_versioned_headers():
+    names = kernel.parse_apt_search_names(fixture_text('kernel/apt-cache-search-linux-headers.txt'))
+    assert len(names) == 13
+    assert 'linux-headers-amd64' in names
+    versioned = kernel.versioned_headers(names)
+    assert versioned == {
+        'linux-headers-6.1.0-47-amd64': '6.1.0-47-amd64',
+        'linux-headers-6.1.0-47-cloud-amd64': '6.1.0-47-cloud-amd64',
+        'linux-headers-6.1.0-47-rt-amd64': '6.1.0-47-rt-amd64',
+        'linux-headers-6.1.0-50-amd64': '6.1.0-50-amd64',
+        'linux-headers-6.1.0-50-cloud-amd64': '6.1.0-50-cloud-amd64',
+        'linux-headers-6.1.0-50-rt-amd64': '6.1.0-50-rt-amd64',
+    }
+    assert kernel.newest_first(versioned, flavour='amd64') == [
+        'linux-headers-6.1.0-50-amd64', 'linux-headers-6.1.0-47-amd64']
+    assert kernel.newest_first(versioned, flavour='cloud-amd64', limit=1) == ['linux-headers-6.1.0-50-cloud-amd64']
+    assert kernel.newest_first(versioned, flavour='azure') == []
+    assert len(kernel.newest_first(versioned)) == 6
+
+
+def test_versioned_headers_with_security_updates_capture():
+    names = kernel.parse_apt_search_names(fixture_text('kernel/apt-cache-search-linux-headers-with-security.txt'))
+    assert len(names) == 61
+    assert 'linux-headers-6.12-amd64' in names  # a meta-package despite the number
+    versioned = kernel.versioned_headers(names)
+    assert 'linux-headers-6.12-amd64' not in versioned
+    assert len(versioned) == 33  # 11 releases x 3 flavours
+    assert kernel.newest_first(versioned, flavour='amd64', limit=4) == [
+        'linux-headers-6.12.117+deb12-amd64', 'linux-headers-6.12.115+deb12-amd64',
+        'linux-headers-6.12.113+deb12-amd64', 'linux-headers-6.12.111+deb12-amd64']
+    assert kernel.newest_first(versioned, flavour='amd64')[5:8] == [
+        'linux-headers-6.1.0-56-amd64', 'linux-headers-6.1.0-55-amd64', 'linux-headers-6.1.0-54-amd64']
+
+
+def test_versioned_headers_drops_ubuntu_flavourless_and_other_prefixes():
+    names = ['linux-headers-6.8.0-31', 'linux-headers-6.8.0-31-generic', 'linux-headers-generic',
+             'linux-headers-generic-hwe-22.04', 'linux-image-6.8.0-31-generic']
+    assert kernel.versioned_headers(names) == {'linux-headers-6.8.0-31-generic': '6.8.0-31-generic'}
+
+
+def test_parse_apt_simulated_removals_capture():
+    assert kernel.parse_apt_simulated_removals(fixture_text('kernel/apt-get-s-remove-headers-with-meta.txt')) == [
+        'linux-headers-amd64', 'linux-headers-6.1.0-50-amd64']
+    assert kernel.parse_apt_simulated_removals('') == []
+
+
+def test_parse_dnf_list():
+    # Not a capture (no Fedora VM here): the documented `dnf list` column layout.
+    text = ('Available Packages\n'
+            'kernel-devel.x86_64   6.8.5-301.fc40   fedora\n'
+            'kernel-devel.x86_64   6.11.4-201.fc40  updates\n'
+            'kernel-devel-matched.x86_64 6.11.4-201.fc40 updates\n')
+    packages = kernel.parse_dnf_list(text)
+    assert packages == {'kernel-devel-6.8.5-301.fc40.x86_64': '6.8.5-301.fc40.x86_64',
+                        'kernel-devel-6.11.4-201.fc40.x86_64': '6.11.4-201.fc40.x86_64'}
+    assert kernel.newest_first(packages) == ['kernel-devel-6.11.4-201.fc40.x86_64',
+                                             'kernel-devel-6.8.5-301.fc40.x86_64']
