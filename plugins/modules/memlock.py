@@ -88,7 +88,7 @@ options:
     default: 90-labkit-memlock.conf
   login_user:
     description:
-      - The user whose new-session limit is reported in RV(login_limit). Default: from the first of O(domains),
+      - The user whose new-session limit is reported in RV(login_limit). By default it follows the first of O(domains),
         that user, the first member of that group, or C(nobody) for V(*).
     type: str
 notes:

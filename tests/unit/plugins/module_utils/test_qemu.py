@@ -18,8 +18,10 @@ from conftest import fixture_text
 
 def test_deb822_sources_give_mirror_and_security_mirror():
     entries = q.parse_deb822_sources(fixture_text('qemu/debian.sources'))
-    assert [e['uris'] for e in entries] == [['http://mirror.example.invalid/debian'],
-                                           ['http://mirror.example.invalid/debian-security']]
+    assert [e['uris'] for e in entries] == [
+        ['http://mirror.example.invalid/debian'],
+        ['http://mirror.example.invalid/debian-security'],
+    ]
     assert entries[0]['suites'] == ['bookworm', 'bookworm-updates']
     assert q.discover_mirrors(entries) == ('http://mirror.example.invalid/debian',
                                            'http://mirror.example.invalid/debian-security')

@@ -30,7 +30,7 @@ def host(tmp_path, monkeypatch):
     monkeypatch.setattr(common, 'HOST_ROOT', str(root))
     monkeypatch.setattr(vm_image.platform, 'system', lambda: 'Linux')
     monkeypatch.setattr(vm_image.platform, 'machine', lambda: 'x86_64')
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: os.getuid())
+    monkeypatch.setattr(vm_image.os, 'geteuid', os.getuid)
     monkeypatch.delenv('http_proxy', raising=False)
     monkeypatch.delenv('HTTP_PROXY', raising=False)
     return root
