@@ -442,10 +442,20 @@ def parse_dnf_list(text, name='kernel-devel'):
     return result
 
 
-def newest_first(packages, flavour=None, limit=None):
-    """``{package: release}`` -> package names newest first, optionally one flavour only."""
-    items = [(release_sort_key(rel), pkg) for pkg, rel in packages.items()
-             if flavour is None or kernel_flavour(rel) == flavour]
+def newest_first(packages, flavour=None, limit=None, series_of=None):
+    """``{package: release}`` -> package names newest first, optionally one flavour only.
+
+    With ``series_of`` (a kernel release), packages of the same major.minor
+    series come first (``6.1.0-56`` before a backported ``6.12.117``), each
+    group newest first.
+    """
+    series = release_sort_key(series_of)[0][:2] if series_of else None
+    items = []
+    for pkg, rel in packages.items():
+        if flavour is not None and kernel_flavour(rel) != flavour:
+            continue
+        key = release_sort_key(rel)
+        items.append((series is not None and key[0][:2] == series, key, pkg))
     items.sort(reverse=True)
-    names = [pkg for _key, pkg in items]
+    names = [pkg for _same, _key, pkg in items]
     return names[:limit] if limit else names

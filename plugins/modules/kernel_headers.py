@@ -206,6 +206,7 @@ class Apt(object):
         self.apt_get = module.get_bin_path('apt-get', required=True)
         self.apt_cache = module.get_bin_path('apt-cache', required=True)
         self._packages = None
+        self.running = common.kernel_release()
 
     def query(self, package):
         rc, out, err = self.module.run_command([self.apt_cache, 'policy', package], environ_update=APT_ENV)
@@ -224,7 +225,7 @@ class Apt(object):
         return self._packages
 
     def available(self, prefix, flavour, installed):
-        return kernel.newest_first(self._search(prefix), flavour=flavour)
+        return kernel.newest_first(self._search(prefix), flavour=flavour, series_of=self.running)
 
     def all_flavours(self, prefix):
         return sorted(set(distro.kernel_flavour(r) for r in self._search(prefix).values()))
@@ -318,12 +319,13 @@ class Dnf(object):
 def missing_package_message(release, package, distro_name, manager, flavour, available, newer, flavours,
                             image_meta, headers_meta, updated, check_mode_skipped_update=False):
     """The failure text when no package provides the running kernel's headers."""
-    msg = ['The headers of the running kernel %s are missing and no package provides them: %s is not known '
-           'to %s on %s.' % (release, package, manager, distro_name)]
+    msg = ['The headers of the running kernel %s are missing and no package provides them: %s is not available '
+           'from %s on %s.' % (release, package, manager, distro_name)]
     if available:
         shown = available[:SHOW_AVAILABLE]
-        msg.append('Headers packages that exist for flavour %s (newest first): %s%s.'
-                   % (flavour, ', '.join(shown), ' and %d more' % (len(available) - len(shown))
+        series = '.'.join(str(n) for n in kernel.release_sort_key(release)[0][:2])
+        msg.append('Headers packages that exist for flavour %s (the %s series first, newest first): %s%s.'
+                   % (flavour, series, ', '.join(shown), ' and %d more' % (len(available) - len(shown))
                       if len(available) > len(shown) else ''))
     elif flavours:
         msg.append('No headers package exists for flavour %s; flavours that have them: %s.'

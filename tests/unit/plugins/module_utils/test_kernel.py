@@ -264,6 +264,21 @@ def test_versioned_headers_with_security_updates_capture():
         'linux-headers-6.1.0-56-amd64', 'linux-headers-6.1.0-55-amd64', 'linux-headers-6.1.0-54-amd64']
 
 
+def test_newest_first_running_series_first():
+    names = kernel.parse_apt_search_names(fixture_text('kernel/apt-cache-search-linux-headers-with-security.txt'))
+    versioned = kernel.versioned_headers(names)
+    ordered = kernel.newest_first(versioned, flavour='cloud-amd64', series_of='6.1.0-50-cloud-amd64')
+    assert ordered[:2] == ['linux-headers-6.1.0-56-cloud-amd64', 'linux-headers-6.1.0-55-cloud-amd64']
+    assert ordered[6:8] == ['linux-headers-6.12.117+deb12-cloud-amd64', 'linux-headers-6.12.115+deb12-cloud-amd64']
+    ordered = kernel.newest_first(versioned, flavour='amd64', series_of='6.12.117+deb12-amd64', limit=2)
+    assert ordered == ['linux-headers-6.12.117+deb12-amd64', 'linux-headers-6.12.115+deb12-amd64']
+
+
+def test_parse_apt_policy_pinned_away():
+    assert kernel.parse_apt_policy(fixture_text('kernel/apt-cache-policy-headers-pinned-away.txt')) == {
+        'installed': None, 'candidate': None}
+
+
 def test_versioned_headers_drops_ubuntu_flavourless_and_other_prefixes():
     names = ['linux-headers-6.8.0-31', 'linux-headers-6.8.0-31-generic', 'linux-headers-generic',
              'linux-headers-generic-hwe-22.04', 'linux-image-6.8.0-31-generic']

@@ -227,13 +227,33 @@ def test_unknown_package_newer_kernel_installed_says_reboot(tmp_path, monkeypatc
     assert result['failed'] is True
     msg = result['msg']
     assert 'running kernel 6.1.0-45-amd64' in msg
-    assert 'linux-headers-6.1.0-45-amd64 is not known to apt on Debian GNU/Linux 12 (bookworm)' in msg
+    assert 'linux-headers-6.1.0-45-amd64 is not available from apt on Debian GNU/Linux 12 (bookworm)' in msg
     assert 'linux-headers-6.1.0-50-amd64, linux-headers-6.1.0-47-amd64' in msg
     assert 'reboot into 6.1.0-50-amd64' in msg and '/lib/modules/6.1.0-50-amd64/build' in msg
     assert 'update_cache: true' in msg
     assert result['newer_kernels'] == ['6.1.0-50-amd64']
     assert result['available'] == ['linux-headers-6.1.0-50-amd64', 'linux-headers-6.1.0-47-amd64']
     assert mutating(commands) == []
+
+
+def test_archive_moved_on_reproduction(tmp_path, monkeypatch, module_runner):
+    # What the own VM copy showed: running 6.1.0-50, its headers removed and no longer offered
+    # (Candidate: (none)), 6.1.0-56 installed with headers, bookworm-security lists with 6.12 kernels.
+    host = Host(tmp_path, monkeypatch, '6.1.0-50-amd64')
+    host.add_kernel('6.1.0-56-amd64', headers=True)
+    commands = apt_commands('6.1.0-50-amd64', fixture_text('kernel/apt-cache-policy-headers-pinned-away.txt'),
+                            search=fixture_text('kernel/apt-cache-search-linux-headers-with-security.txt'))
+    result = module_runner(kernel_headers, {}, commands=commands)
+    assert result['failed'] is True
+    assert result['available'][:3] == ['linux-headers-6.1.0-56-amd64', 'linux-headers-6.1.0-55-amd64',
+                                       'linux-headers-6.1.0-54-amd64']
+    assert result['available'][6] == 'linux-headers-6.12.117+deb12-amd64'
+    assert len(result['available']) == 11
+    assert ('Headers packages that exist for flavour amd64 (the 6.1 series first, newest first): linux-headers-6.1.0-56-amd64, '
+            'linux-headers-6.1.0-55-amd64, linux-headers-6.1.0-54-amd64, linux-headers-6.1.0-53-amd64, '
+            'linux-headers-6.1.0-50-amd64 and 6 more.') in result['msg']
+    assert 'Fix: reboot into 6.1.0-56-amd64' in result['msg']
+    assert result['newer_kernels'] == ['6.1.0-56-amd64']
 
 
 def test_unknown_package_newer_kernel_without_headers(tmp_path, monkeypatch, module_runner):
@@ -437,7 +457,7 @@ def test_dnf_unavailable_package(tmp_path, monkeypatch, module_runner):
     })
     result = module_runner(kernel_headers, {}, commands=commands)
     assert result['failed'] is True
-    assert 'not known to dnf on Fedora Linux 40 (Cloud Edition)' in result['msg']
+    assert 'not available from dnf on Fedora Linux 40 (Cloud Edition)' in result['msg']
     assert 'kernel-devel-6.11.4-201.fc40.x86_64' in result['msg']
     assert 'kernel kernel-devel' in result['msg']
 
