@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Integration test of the shared-lab playbooks against one QEMU VM acting as a
+# lab host (group softroce). Make the VM first, from the cached baked image
+# (its packages are already installed, so this does not test package installs):
+#   XDG_STATE_HOME=/tmp/lab-state ansible-playbook -i <inv with labkit-lab> playbooks/dev-vm.yml --tags vm
+# then, from the repository root:
+#   XDG_STATE_HOME=/tmp/lab-state tests/integration/lab/run.sh
+# Steps, each asserted on the VM itself, not on task results:
+#   1. preflight on the fresh VM fails, naming it, with the expected problems;
+#   2. a foreign soft-RoCE link (rxefrgn on dummy9) is made by hand;
+#   3. lab.yml refuses kernel.unprivileged_bpf_disabled=1; without python3-apt its
+#      --check stops early; with it, --check --diff changes nothing (sha256 of
+#      /etc, rdma links, mounts);
+#   4. lab.yml for real: rxefrgn survives, rxe0 exists;
+#   5. preflight reports the VM ready (exit 0).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+HOST=${LAB_HOST:-labkit-lab}
+STATE=${XDG_STATE_HOME:-$HOME/.local/state}
+VMDIR=${LAB_VM_DIR:-$STATE/labkit-ebpf_rdma/vms/$HOST}
+OUT=${LAB_OUT:-$PWD/tests/output/lab}
+export ANSIBLE_CONFIG=$PWD/ansible.cfg ANSIBLE_COLLECTIONS_PATH=$PWD/collections
+PLAYBOOK=${ANSIBLE_PLAYBOOK:-$PWD/.venv/bin/ansible-playbook}
+INV=(-i "$VMDIR/inventory.yml" -i tests/integration/lab/groups.yml -e "labkit_lab_hosts=$HOST")
+mkdir -p "$OUT"
+failures=0
+vm() { ssh -F "$VMDIR/ssh_config" "$HOST" "$@"; }
+check() { if eval "$2"; then echo "PASS  $1"; else echo "FAIL  $1"; failures=$((failures + 1)); fi; }
+changed() { grep -E "^$HOST +:" "$1" | sed -E 's/.*changed=([0-9]+).*/\1/'; }
+snapshot() {
+  vm 'find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum;
+      rdma -j link show; echo; findmnt -rn -o TARGET,FSTYPE | sort' > "$1"
+}
+has_problem() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["hosts"][sys.argv[2]]; sys.exit(0 if any(sys.argv[3] in p for p in r["problems"]) else 1)' "$@"; }
+# ready_is FILE HOST true|false: the JSON report exists and says so.
+ready_is() { python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["hosts"][sys.argv[2]]["ready"] == (sys.argv[3] == "true") else 1)' "$@"; }
+
+echo "== 1. preflight on the fresh VM"
+rc=0; "$PLAYBOOK" "${INV[@]}" playbooks/preflight.yml -e "labkit_report_dir=$OUT/fresh" > "$OUT/preflight-fresh.log" 2>&1 || rc=$?
+check "preflight exits non-zero on the fresh VM (rc=$rc)" '[ "$rc" -ne 0 ]'
+check "the failure names the host" 'grep -q "Not ready: $HOST" "$OUT/preflight-fresh.log"'
+check "JSON says not ready" 'ready_is "$OUT/fresh/preflight.json" "$HOST" false'
+check "problem: no rxe link" 'has_problem "$OUT/fresh/preflight.json" "$HOST" "soft-RoCE link rxe0 does not exist"'
+check "problem: memlock not set" 'has_problem "$OUT/fresh/preflight.json" "$HOST" "memlock for a new session is"'
+check "preflight changed nothing on the VM" '[ "$(changed "$OUT/preflight-fresh.log")" = 0 ]'
+
+echo "== 2. a foreign soft-RoCE link, made by hand"
+vm 'ip link show dummy9 >/dev/null 2>&1 || { ip link add dummy9 type dummy && ip addr add 198.18.9.1/24 dev dummy9 && ip link set dummy9 up; };
+    rdma link show rxefrgn/1 >/dev/null 2>&1 || { modprobe rdma_rxe && rdma link add rxefrgn type rxe netdev dummy9; }'
+check "rxefrgn exists" 'vm rdma link show rxefrgn/1 | grep -q dummy9'
+
+echo "== 3a. lab.yml refuses a variable asking for kernel.unprivileged_bpf_disabled=1"
+rc=0; "$PLAYBOOK" "${INV[@]}" playbooks/lab.yml --check -e '{"labkit_sysctl": {"kernel.unprivileged_bpf_disabled": 1}}' \
+  > "$OUT/lab-guard.log" 2>&1 || rc=$?
+check "refused (rc=$rc) naming the variable" '[ "$rc" -ne 0 ] && grep -q "variables checked: labkit_sysctl" "$OUT/lab-guard.log"'
+
+echo "== 3. lab.yml --check --diff changes nothing"
+if ! vm python3 -c 'import apt' 2>/dev/null; then
+  # Ansible's apt module cannot plan installs without python3-apt: lab.yml must stop early, changing nothing.
+  check "preflight names the missing python3-apt" 'has_problem "$OUT/fresh/preflight.json" "$HOST" "python3-apt is not installed"'
+  snapshot "$OUT/before-check0.txt"
+  rc=0; "$PLAYBOOK" "${INV[@]}" playbooks/lab.yml --check --diff > "$OUT/lab-check0.log" 2>&1 || rc=$?
+  snapshot "$OUT/after-check0.txt"
+  check "check mode without python3-apt stops early naming the host (rc=$rc)" '[ "$rc" -ne 0 ] && grep -q "$HOST has no python3-apt" "$OUT/lab-check0.log"'
+  check "... and changed nothing" 'diff "$OUT/before-check0.txt" "$OUT/after-check0.txt"'
+  echo "   the operator's fix from the message: apt-get install python3-apt"
+  vm 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-apt >/dev/null'
+fi
+snapshot "$OUT/before-check.txt"
+rc=0; "$PLAYBOOK" "${INV[@]}" playbooks/lab.yml --check --diff > "$OUT/lab-check.log" 2>&1 || rc=$?
+snapshot "$OUT/after-check.txt"
+check "check-mode run succeeded (rc=$rc)" '[ "$rc" -eq 0 ]'
+check "/etc, rdma links and mounts unchanged by check mode" 'diff "$OUT/before-check.txt" "$OUT/after-check.txt"'
+check_changed=$(changed "$OUT/lab-check.log")
+echo "check mode: changed=$check_changed"
+
+echo "== 4. lab.yml for real"
+rc=0; "$PLAYBOOK" "${INV[@]}" playbooks/lab.yml --diff > "$OUT/lab-real.log" 2>&1 || rc=$?
+real_changed=$(changed "$OUT/lab-real.log")
+echo "real run: changed=$real_changed"
+check "real run succeeded (rc=$rc)" '[ "$rc" -eq 0 ]'
+check "rxefrgn survived on dummy9" 'vm rdma link show rxefrgn/1 | grep -q dummy9'
+check "rxe0 exists and is ACTIVE" 'vm rdma link show rxe0/1 | grep -q "state ACTIVE"'
+check "no persistence record for rxefrgn (not ours)" '! vm test -e /etc/labkit/rxe/rxefrgn.conf'
+check "never wrote unprivileged_bpf_disabled=1" '! vm grep -rqs "unprivileged_bpf_disabled *= *1" /etc/sysctl.conf /etc/sysctl.d'
+
+echo "== 5. preflight on the provisioned VM"
+rc=0; "$PLAYBOOK" "${INV[@]}" playbooks/preflight.yml -e "labkit_report_dir=$OUT/provisioned" > "$OUT/preflight-provisioned.log" 2>&1 || rc=$?
+check "preflight exits 0 after lab.yml (rc=$rc)" '[ "$rc" -eq 0 ]'
+check "JSON says ready" 'ready_is "$OUT/provisioned/preflight.json" "$HOST" true'
+
+echo "check-mode changed=$check_changed, real changed=$real_changed"
+echo "tables: $OUT/fresh/preflight.txt $OUT/provisioned/preflight.txt"
+[ "$failures" -eq 0 ] && echo "ALL PASSED" || { echo "$failures FAILED"; exit 1; }
