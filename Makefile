@@ -1,7 +1,10 @@
 # labkit.ebpf_rdma — developer entry points.
-#   make venv   create .venv with the pinned dependencies (requirements.txt)
-#   make test   the whole test suite (what .ci/run runs)
-# Individual parts: unit, sanity, lint, docs, build, changelog-lint.
+#   make venv        create .venv with the pinned dependencies (requirements.txt)
+#   make host-deps   install the controller packages the tests use (Debian/Ubuntu: shellcheck,
+#                    QEMU, debootstrap...; the local_vm role installs the QEMU ones itself too)
+#   make test        the whole test suite (what .ci/run runs): test-static, then test-vm
+# Parts: test-static (unit, changelog-lint, docs, lint, sanity, build: minutes, no VM)
+#        test-vm     (Molecule scenarios default and unbaked on real QEMU VMs: tens of minutes)
 
 PYTHON ?= python3
 VENV   ?= $(CURDIR)/.venv
@@ -14,14 +17,31 @@ export PATH := $(BIN):$(PATH)
 MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
 
-.PHONY: venv test unit sanity lint docs build changelog-lint
+.PHONY: venv host-deps test test-static test-vm unit sanity lint docs build changelog-lint
 
 venv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 
-test: unit changelog-lint docs lint sanity build
+HOST_PACKAGES = shellcheck qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client
+
+host-deps:
+	@if command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	  fi; \
+	else echo "host-deps: not a Debian/Ubuntu controller; install shellcheck and QEMU yourself"; fi
+
+test: test-static test-vm
 	@echo "make test: all parts passed"
+
+test-static: unit changelog-lint docs lint sanity build
+
+# Real QEMU VMs (see molecule/ and .config/molecule/config.yml).
+test-vm:
+	$(BIN)/molecule test --all
 
 unit:
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
