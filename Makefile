@@ -12,6 +12,7 @@ BIN     = $(VENV)/bin
 OUT     = $(CURDIR)/tests/output
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_NOCOLOR := 1
 export PATH := $(BIN):$(PATH)
 
 MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
