@@ -509,8 +509,12 @@ def known_hosts_line(name, host_pubkey):
 
 
 def ssh_common_args(name, known_hosts):
+    # ServerAlive*: a session whose guest stops answering (a reboot under a
+    # loaded TCG host; QEMU's user networking keeps the host side open) ends
+    # after a minute instead of hanging the play.
     return ('-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o HostKeyAlias=%s '
-            '-o IdentitiesOnly=yes' % (known_hosts, host_key_alias(name)))
+            '-o IdentitiesOnly=yes -o ServerAliveInterval=15 -o ServerAliveCountMax=4'
+            % (known_hosts, host_key_alias(name)))
 
 
 def connection_vars(name, port, private_key, known_hosts):
@@ -534,7 +538,9 @@ def ssh_config_text(name, port, private_key, known_hosts):
             '  IdentitiesOnly yes\n'
             '  UserKnownHostsFile %s\n'
             '  StrictHostKeyChecking yes\n'
-            '  HostKeyAlias %s\n') % (name, name, int(port), private_key, known_hosts, host_key_alias(name))
+            '  HostKeyAlias %s\n'
+            '  ServerAliveInterval 15\n'
+            '  ServerAliveCountMax 4\n') % (name, name, int(port), private_key, known_hosts, host_key_alias(name))
 
 
 def inventory_text(name, conn):

@@ -328,3 +328,13 @@ def test_probe_verdict_on_a_full_tcg_boot_log():
     ok, reason = q.probe_verdict(text, 0, '', False)
     assert ok and 'Run /init as init process' in reason
     assert 'labkit-fwcfg' in text  # the identity oneshot ran in that boot
+
+
+def test_ssh_settings_keep_host_key_checking_and_end_hung_sessions():
+    args = q.ssh_common_args('devvm', '/state/devvm/known_hosts').split()
+    assert 'UserKnownHostsFile=/state/devvm/known_hosts' in args
+    assert 'StrictHostKeyChecking=yes' in args and 'StrictHostKeyChecking=no' not in args
+    assert 'ServerAliveInterval=15' in args and 'ServerAliveCountMax=4' in args
+    text = q.ssh_config_text('devvm', 2222, '/state/devvm/id_ed25519', '/state/devvm/known_hosts')
+    assert '  StrictHostKeyChecking yes\n' in text and '  ServerAliveInterval 15\n' in text
+    assert '  Port 2222\n' in text
