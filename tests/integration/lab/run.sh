@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# check() evaluates its second argument later, so the single quotes are meant:
+# shellcheck disable=SC2016
 # Integration test of the shared-lab playbooks against one QEMU VM acting as a
 # lab host (group softroce). Make the VM first, from the cached baked image
 # (its packages are already installed, so this does not test package installs):
@@ -91,4 +93,4 @@ check "JSON says ready" 'ready_is "$OUT/provisioned/preflight.json" "$HOST" true
 
 echo "check-mode changed=$check_changed, real changed=$real_changed"
 echo "tables: $OUT/fresh/preflight.txt $OUT/provisioned/preflight.txt"
-[ "$failures" -eq 0 ] && echo "ALL PASSED" || { echo "$failures FAILED"; exit 1; }
+if [ "$failures" -eq 0 ]; then echo "ALL PASSED"; else echo "$failures FAILED"; exit 1; fi
