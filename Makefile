@@ -68,7 +68,7 @@ docs:
 build:
 	rm -rf $(OUT)/build && mkdir -p $(OUT)/build/collections
 	$(BIN)/ansible-galaxy collection build --force --output-path $(OUT)/build .
-	$(BIN)/ansible-galaxy collection install --offline -p $(OUT)/build/collections $(OUT)/build/labkit-ebpf_rdma-*.tar.gz
+	$(BIN)/ansible-galaxy collection install --offline --force -p $(OUT)/build/collections $(OUT)/build/labkit-ebpf_rdma-*.tar.gz
 	@set -e; for m in $(MODULES); do \
 	  ANSIBLE_COLLECTIONS_PATH=$(OUT)/build/collections $(BIN)/ansible-doc -t module labkit.ebpf_rdma.$$m >/dev/null; done
 	@set -e; for r in $(ROLES); do test -f $(OUT)/build/collections/ansible_collections/labkit/ebpf_rdma/roles/$$r/tasks/main.yml; done
