@@ -120,6 +120,42 @@ def run_module(mod, args, commands=None, check_mode=False, diff=False, monkeypat
     return result
 
 
+class FakeHost(object):
+    """A fake host tree under a temporary directory; ``common.HOST_ROOT`` points at it."""
+
+    def __init__(self, root):
+        self.root = str(root)
+
+    def path(self, p):
+        return os.path.join(self.root, p.lstrip('/'))
+
+    def write(self, p, text):
+        full = self.path(p)
+        if not os.path.isdir(os.path.dirname(full)):
+            os.makedirs(os.path.dirname(full))
+        with open(full, 'w') as f:
+            f.write(text)
+
+    def read(self, p):
+        with open(self.path(p)) as f:
+            return f.read()
+
+    def exists(self, p):
+        return os.path.lexists(self.path(p))
+
+    def mkdir(self, p):
+        if not os.path.isdir(self.path(p)):
+            os.makedirs(self.path(p))
+
+
+@pytest.fixture
+def fake_host(tmp_path, monkeypatch):
+    """A :class:`FakeHost` in tmp_path, with the collection's HOST_ROOT pointed at it."""
+    from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
+    monkeypatch.setattr(common, 'HOST_ROOT', str(tmp_path))
+    return FakeHost(tmp_path)
+
+
 @pytest.fixture
 def module_runner(monkeypatch):
     """``module_runner(mod, args, commands=FakeCommands(...), check_mode=..., diff=...)``."""

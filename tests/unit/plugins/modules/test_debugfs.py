@@ -9,7 +9,6 @@ import os
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import debugfs
 
 from conftest import FakeCommands, fixture_text
@@ -24,40 +23,11 @@ DEBUGFS_MI = '37 22 0:7 / /sys/kernel/debug rw,nosuid,nodev,noexec,relatime shar
 TRACEFS_MI = '38 22 0:12 / /sys/kernel/tracing rw,nosuid,nodev,noexec,relatime shared:17 - tracefs tracefs rw\n'
 
 
-class Host(object):
-    """A fake host tree under tmp_path (common.HOST_ROOT points at it)."""
-
-    def __init__(self, root):
-        self.root = str(root)
-
-    def path(self, p):
-        return os.path.join(self.root, p.lstrip('/'))
-
-    def write(self, p, text):
-        full = self.path(p)
-        if not os.path.isdir(os.path.dirname(full)):
-            os.makedirs(os.path.dirname(full))
-        with open(full, 'w') as f:
-            f.write(text)
-
-    def read(self, p):
-        with open(self.path(p)) as f:
-            return f.read()
-
-    def mkdir(self, p):
-        if not os.path.isdir(self.path(p)):
-            os.makedirs(self.path(p))
-
-    def exists(self, p):
-        return os.path.lexists(self.path(p))
-
-
 @pytest.fixture
-def host(tmp_path, monkeypatch):
-    monkeypatch.setattr(common, 'HOST_ROOT', str(tmp_path))
+def host(fake_host, monkeypatch):
     monkeypatch.setattr(debugfs, 'current_euid', lambda: 0)
     monkeypatch.setattr(debugfs, 'kernel_release', lambda: '6.1.0-50-amd64')
-    return Host(tmp_path)
+    return fake_host
 
 
 def setup(host, mountinfo=BOOT, fstab=FSTAB, systemd=True, units=True, tracing_dir=True,

@@ -8,7 +8,6 @@ import os
 
 import pytest
 
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.limits import parse_systemctl_show
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import memlock
 
@@ -27,34 +26,11 @@ LIST_UNITS = (SYSTEMCTL, 'list-units', '--type=service', '--state=running', '--p
 RELOAD = (SYSTEMCTL, 'daemon-reload')
 
 
-class Host(object):
-    def __init__(self, root):
-        self.root = str(root)
-
-    def path(self, p):
-        return os.path.join(self.root, p.lstrip('/'))
-
-    def write(self, p, text):
-        full = self.path(p)
-        if not os.path.isdir(os.path.dirname(full)):
-            os.makedirs(os.path.dirname(full))
-        with open(full, 'w') as f:
-            f.write(text)
-
-    def read(self, p):
-        with open(self.path(p)) as f:
-            return f.read()
-
-    def exists(self, p):
-        return os.path.lexists(self.path(p))
-
-
 @pytest.fixture
-def host(tmp_path, monkeypatch):
-    monkeypatch.setattr(common, 'HOST_ROOT', str(tmp_path))
+def host(fake_host, monkeypatch):
     monkeypatch.setattr(memlock, 'current_euid', lambda: 0)
     monkeypatch.setattr(memlock, 'kernel_release', lambda: '6.1.0-50-amd64')
-    h = Host(tmp_path)
+    h = fake_host
     os.makedirs(h.path('/run/systemd/system'))
     os.makedirs(h.path('/etc/security/limits.d'))
     h.write('/etc/group', fixture_text('limits/group-bookworm.txt'))
