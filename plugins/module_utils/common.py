@@ -86,22 +86,40 @@ def read_first_line(path, default=None):
     return text.strip().split('\n', 1)[0].strip()
 
 
-def plan_file(path, content, mode=0o644, description=None):
-    """Plan writing ``content`` to ``path``; return an :class:`Action` or None when already so.
+def read_file_state(path):
+    """``(text, mode)`` of ``path`` on the host; ``(None, None)`` when it does not exist."""
+    text = read_text(path)
+    if text is None:
+        return None, None
+    try:
+        return text, os.stat(host_path(path)).st_mode & 0o7777
+    except OSError:
+        return text, None
+
+
+def file_change(path, current, content, mode=0o644, description=None):
+    """Pure: plan writing ``content`` given ``current`` = :func:`read_file_state`; None when already so.
 
     A file whose content matches but whose mode differs is rewritten too.
     """
-    before = read_text(path)
-    current_mode = None
-    if before is not None:
-        try:
-            current_mode = os.stat(host_path(path)).st_mode & 0o7777
-        except OSError:
-            current_mode = None
-    if before == content and (mode is None or current_mode == mode):
+    before, before_mode = current
+    if before == content and (mode is None or before_mode == mode):
         return None
     return Action('write_file', path, description or ('write %s' % path),
                   before=before if before is not None else '', after=content, mode=mode)
+
+
+def file_removal(path, current, description=None):
+    """Pure: plan removing ``path`` given ``current`` = :func:`read_file_state`; None when absent."""
+    before = current[0]
+    if before is None:
+        return None
+    return Action('remove_file', path, description or ('remove %s' % path), before=before, after='')
+
+
+def plan_file(path, content, mode=0o644, description=None):
+    """Plan writing ``content`` to ``path``; return an :class:`Action` or None when already so."""
+    return file_change(path, read_file_state(path), content, mode, description)
 
 
 def plan_remove_file(path, description=None):

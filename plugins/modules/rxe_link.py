@@ -203,8 +203,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     Action,
     apply_actions,
+    file_change,
+    file_removal,
     host_path,
     kernel_release,
+    read_file_state,
     read_text,
     result_for,
     run_checked,
@@ -313,21 +316,6 @@ def render_modules_load():
     return '# Managed by labkit.ebpf_rdma.rxe_link: soft-RoCE links need rdma_rxe at boot.\n%s\n' % RXE_MODULE
 
 
-def file_action(path, current, content, mode=0o644):
-    """Plan writing ``content``; ``current`` is (text or None, mode or None). None when already so."""
-    before, before_mode = current
-    if before == content and before_mode == mode:
-        return None
-    return Action('write_file', path, 'write %s' % path, before=before or '', after=content, mode=mode)
-
-
-def remove_action(path, current):
-    before, _mode = current
-    if before is None:
-        return None
-    return Action('remove_file', path, 'remove %s' % path, before=before, after='')
-
-
 def _rxe_links(state, links):
     return [link for link in links if state['drivers'].get(link['name']) == 'rxe']
 
@@ -406,7 +394,7 @@ def plan(params, state):
             if params['load_module'] and not state['module_builtin']:
                 wanted.append((MODULES_LOAD, render_modules_load(), False))
             for path, content, is_unit in wanted:
-                act = file_action(path, files[path], content)
+                act = file_change(path, files[path], content)
                 if act is not None:
                     actions.append(act)
                     if is_unit:
@@ -430,7 +418,7 @@ def plan(params, state):
         removals += [TEMPLATE, MODULES_LOAD]
     unit_removed = False
     for path in removals:
-        act = remove_action(path, files[path])
+        act = file_removal(path, files[path])
         if act is not None:
             actions.append(act)
             unit_removed = unit_removed or path in (TEMPLATE, dropin_path(name))
@@ -439,17 +427,6 @@ def plan(params, state):
     if unit_removed and state['systemd'] and systemctl:
         actions.append(Action('run', 'systemd', 'systemctl daemon-reload', argv=[systemctl, 'daemon-reload']))
     return actions
-
-
-def read_file_state(path):
-    text = read_text(path)
-    mode = None
-    if text is not None:
-        try:
-            mode = os.stat(host_path(path)).st_mode & 0o7777
-        except OSError:
-            mode = None
-    return (text, mode)
 
 
 def labkit_confs():

@@ -83,3 +83,20 @@ def test_result_for_and_run(root):
 ])
 def test_kernel_version_tuple(release, expected):
     assert common.kernel_version_tuple(release) == expected
+
+
+def test_file_change_and_removal_are_pure():
+    assert common.file_change('/etc/a', ('x', 0o644), 'x') is None
+    assert common.file_change('/etc/a', ('x', 0o600), 'x').mode == 0o644
+    new = common.file_change('/etc/a', (None, None), 'y', mode=0o600, description='write a')
+    assert (new.before, new.after, new.description) == ('', 'y', 'write a')
+    assert common.file_removal('/etc/a', (None, None)) is None
+    assert common.file_removal('/etc/a', ('x', 0o644)).before == 'x'
+
+
+def test_read_file_state(root):
+    assert common.read_file_state('/etc/none') == (None, None)
+    (root / 'etc').mkdir()
+    (root / 'etc/b').write_text('b')
+    os.chmod(str(root / 'etc/b'), 0o640)
+    assert common.read_file_state('/etc/b') == ('b', 0o640)
