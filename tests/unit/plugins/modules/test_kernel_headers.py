@@ -129,7 +129,7 @@ def test_present_update_cache_runs_update_before_install(tmp_path, monkeypatch, 
     release = '6.1.0-50-cloud-amd64'
     host = Host(tmp_path, monkeypatch, release)
     commands = apt_commands(release, POLICY_CANDIDATE)
-    commands.add((APT_GET, 'update'), (0, 'Hit:1 http://deb.debian.org/debian bookworm InRelease\n', ''))
+    commands.add((APT_GET, 'update'), (0, 'Hit:1 http://mirror.example.invalid/debian bookworm InRelease\n', ''))
     commands.add((APT_GET, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release),
                  _install_answer(host, []))
     result = module_runner(kernel_headers, {'update_cache': True}, commands=commands)
