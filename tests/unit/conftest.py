@@ -156,6 +156,20 @@ def fake_host(tmp_path, monkeypatch):
     return FakeHost(tmp_path)
 
 
+RXE_SYSFS_TREE = os.path.join(FIXTURES, 'rdma', 'sysfs-rxe0-rxe1')
+
+
+@pytest.fixture
+def rxe_tree(tmp_path, monkeypatch):
+    """A copy of the sysfs tree captured with rxe0 (ens3) and rxe1 (dummy0), as HOST_ROOT."""
+    import shutil
+    from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
+    root = tmp_path / 'host'
+    shutil.copytree(RXE_SYSFS_TREE, str(root))
+    monkeypatch.setattr(common, 'HOST_ROOT', str(root))
+    return root
+
+
 @pytest.fixture
 def module_runner(monkeypatch):
     """``module_runner(mod, args, commands=FakeCommands(...), check_mode=..., diff=...)``."""

@@ -5,24 +5,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
-import shutil
 
 import pytest
 
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common, netdev
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import netdev
 
-from conftest import FIXTURES, fixture_text
-
-TREE = os.path.join(FIXTURES, 'rdma', 'sysfs-rxe0-rxe1')
+from conftest import fixture_text
 
 
 @pytest.fixture
-def tree(tmp_path, monkeypatch):
-    root = tmp_path / 'host'
-    shutil.copytree(TREE, str(root))
-    monkeypatch.setattr(common, 'HOST_ROOT', str(root))
-    return root
+def tree(rxe_tree):
+    return rxe_tree
 
 
 def test_ethernet_with_carrier(tree):
