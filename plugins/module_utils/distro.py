@@ -133,6 +133,17 @@ def headers_package(os_release, kernel_release):
     return None
 
 
+def _flavour_meta_package(os_release, kernel_release, debian_pattern, redhat_name):
+    """Debian family: ``debian_pattern % <flavour of the running kernel>``; Red Hat family: ``redhat_name``."""
+    family = distro_family(os_release)
+    if family == 'redhat':
+        return redhat_name
+    if family == 'debian':
+        flavour = kernel_flavour(kernel_release)
+        return debian_pattern % flavour if flavour else None
+    return None
+
+
 def headers_meta_package(os_release, kernel_release):
     """The meta-package that tracks the newest headers of the running kernel's flavour.
 
@@ -141,13 +152,7 @@ def headers_meta_package(os_release, kernel_release):
     (``linux-headers-generic``, ``linux-headers-azure``); Red Hat family:
     ``kernel-devel``. None when unknown.
     """
-    family = distro_family(os_release)
-    if family == 'redhat':
-        return 'kernel-devel'
-    if family == 'debian':
-        flavour = kernel_flavour(kernel_release)
-        return 'linux-headers-%s' % flavour if flavour else None
-    return None
+    return _flavour_meta_package(os_release, kernel_release, 'linux-headers-%s', 'kernel-devel')
 
 
 def image_meta_package(os_release, kernel_release):
@@ -155,13 +160,7 @@ def image_meta_package(os_release, kernel_release):
 
     Debian: ``linux-image-<flavour>``; Ubuntu: ``linux-image-<flavour>``; Red Hat family: ``kernel``.
     """
-    family = distro_family(os_release)
-    if family == 'redhat':
-        return 'kernel'
-    if family == 'debian':
-        flavour = kernel_flavour(kernel_release)
-        return 'linux-image-%s' % flavour if flavour else None
-    return None
+    return _flavour_meta_package(os_release, kernel_release, 'linux-image-%s', 'kernel')
 
 
 def headers_package_prefix(os_release):
