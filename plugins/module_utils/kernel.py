@@ -459,3 +459,40 @@ def newest_first(packages, flavour=None, limit=None, series_of=None):
     items.sort(reverse=True)
     names = [pkg for _same, _key, pkg in items]
     return names[:limit] if limit else names
+
+
+# --------------------------------------------------------------------------
+# eBPF toolchain programs (ebpf_facts tools=...)
+
+# program -> the arguments that make it print its version (None: it has no such flag)
+TOOL_VERSION_ARGS = {
+    'clang': ['--version'],
+    'go': ['version'],
+    'bpftool': ['version'],
+    'bpf2go': None,
+}
+# where ebpf_toolchain installs programs, searched after PATH
+TOOL_DIRS = ['/usr/local/go/bin', '/usr/local/bin', '/usr/local/sbin', '/usr/sbin', '/sbin']
+
+_TOOL_VERSION_RES = {
+    'clang': re.compile(r'clang version (\d+(?:\.\d+)*)'),
+    'go': re.compile(r'^go version go(\d[\w.\-]*)', re.M),
+    'bpftool': re.compile(r'^\S*bpftool v?(\d[\w.\-]*)', re.M),
+    # no version flag: ebpf_toolchain installs it as .../bpf2go-<version>/bpf2go
+    'bpf2go': re.compile(r'bpf2go-v?(\d[\w.\-]*)/bpf2go$'),
+}
+
+
+def parse_tool_version(name, text):
+    """The version a toolchain program reports (``clang --version``, ``go version``,
+    ``bpftool version``) or, for bpf2go, the version in its real install path; None when unknown."""
+    regex = _TOOL_VERSION_RES.get(name)
+    m = regex.search(text or '') if regex else None
+    return m.group(1) if m else None
+
+
+def first_line(text):
+    for line in (text or '').splitlines():
+        if line.strip():
+            return line.strip()
+    return None

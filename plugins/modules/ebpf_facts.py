@@ -54,6 +54,23 @@ options:
         probe program types).
     type: bool
     default: true
+  tools:
+    description:
+      - eBPF toolchain programs to look for (on C(PATH), then in C(/usr/local/go/bin), C(/usr/local/bin) and the
+        sbin directories) and report with their versions under C(tools).
+      - C(bpf2go) has no version flag; its version is read from its install path (C(.../bpf2go-<version>/bpf2go),
+        as M(labkit.ebpf_rdma.ebpf_toolchain) installs it) and is null otherwise.
+    type: list
+    elements: str
+    choices: [clang, go, bpftool, bpf2go]
+    default: []
+  session_memlock:
+    description:
+      - Also report the locked-memory limit a new root session gets through PAM (C(runuser -u root -- sh -c
+        'ulimit -l')), which is what a login or C(sudo) sees after C(limits.d) changes, unlike this module's own
+        process. Needs root.
+    type: bool
+    default: false
 notes:
   - "C(/proc/kallsyms) and C(available_filter_functions) hold 100 000+ lines: they are streamed line by
     line and only the requested names are kept."
@@ -150,6 +167,23 @@ ansible_facts:
           description: RLIMIT_MEMLOCK of the module process, C(soft) and C(hard), in bytes or C(unlimited).
           type: dict
           sample: {soft: 8388608, hard: 8388608}
+        memlock_new_session:
+          description:
+            - With O(session_memlock), the C(ulimit -l) a new root session gets through PAM (KiB or
+              C(unlimited)); null when it could not be read, with the reason in C(memlock_new_session_error).
+          type: str
+          returned: when O(session_memlock=true)
+          sample: unlimited
+        headers:
+          description: C(build_dir) (C(/lib/modules/<release>/build)) and C(present) (its C(Makefile) exists).
+          type: dict
+          sample: {build_dir: /lib/modules/6.1.0-50-amd64/build, present: true}
+        tools:
+          description:
+            - Per program in O(tools), null when it is not installed, else C(path), C(version) (null when it
+              cannot be told) and C(line) (the first line of its version output).
+          type: dict
+          sample: {clang: {path: /usr/bin/clang, version: 14.0.6, line: "Debian clang version 14.0.6"}, go: null}
         bpf_memory_accounting:
           description: C(memcg) (kernel 5.11 and later) or C(rlimit) (older kernels count BPF memory against
             RLIMIT_MEMLOCK).
@@ -332,7 +366,42 @@ def gather(module, params):
     facts['kprobe_targets'] = target_facts(targets, filter_hits, kallsyms_hits, module_loaded)
 
     facts['bpftool'] = gather_bpftool(module, params['bpftool_probe'])
+
+    build_dir = '/lib/modules/%s/build' % release
+    facts['headers'] = {'build_dir': build_dir,
+                        'present': os.path.exists(common.host_path(build_dir + '/Makefile'))}
+    if params['tools']:
+        facts['tools'] = dict((name, gather_tool(module, name)) for name in params['tools'])
+    if params['session_memlock']:
+        facts['memlock_new_session'], facts['memlock_new_session_error'] = new_session_memlock(module)
     return facts
+
+
+def gather_tool(module, name):
+    """Path and version of one toolchain program; None when it is not installed."""
+    path = module.get_bin_path(name, opt_dirs=kernel.TOOL_DIRS)
+    if not path:
+        return None
+    args = kernel.TOOL_VERSION_ARGS[name]
+    if args is None:
+        real = os.path.realpath(path)
+        return {'path': path, 'version': kernel.parse_tool_version(name, real), 'line': real}
+    rc, out, err = module.run_command([path] + args)
+    text = out if rc == 0 and out.strip() else (out or '') + (err or '')
+    return {'path': path, 'version': kernel.parse_tool_version(name, text), 'line': kernel.first_line(text)}
+
+
+def new_session_memlock(module):
+    """``ulimit -l`` of a new root session through PAM: (value, error)."""
+    runuser = module.get_bin_path('runuser', opt_dirs=['/usr/sbin', '/sbin'])
+    if not runuser:
+        return None, 'runuser (util-linux) is not installed'
+    if os.geteuid() != 0:
+        return None, 'reading the limit of a new root session needs root (become: true)'
+    rc, out, err = module.run_command([runuser, '-u', 'root', '--', 'sh', '-c', 'ulimit -l'])
+    if rc != 0:
+        return None, 'runuser failed (exit %d): %s' % (rc, (err or out).strip())
+    return out.strip(), None
 
 
 # --------------------------------------------------------------------------
@@ -484,6 +553,8 @@ def main():
             config_keys=dict(type='list', elements='str', default=[], no_log=False),
             kprobe_targets=dict(type='list', elements='str', default=['ib_modify_qp_with_udata']),
             bpftool_probe=dict(type='bool', default=True),
+            tools=dict(type='list', elements='str', default=[], choices=sorted(kernel.TOOL_VERSION_ARGS)),
+            session_memlock=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )

@@ -394,3 +394,90 @@ def test_invalid_names_fail_before_reading(tmp_path, monkeypatch, module_runner,
     assert result['failed'] is True
     assert 'invalid module or symbol name' in result['msg']
     assert commands.calls == []
+
+
+# ---------------------------------------------------------------- tools and a new session's memlock
+
+GO = '/usr/local/bin/go'
+CLANG = '/usr/bin/clang'
+BPF2GO = '/usr/local/bin/bpf2go'
+RUNUSER = '/usr/sbin/runuser'
+
+
+def tool_commands(go_rc=0):
+    cmds = bpftool_commands()
+    cmds.add((CLANG, '--version'), (0, fixture_text('kernel/clang-14-version.txt'), ''))
+    cmds.add((GO, 'version'), (0, fixture_text('kernel/go-version.txt'), '') if go_rc == 0
+             else (go_rc, '', 'go: cannot find GOROOT directory: /usr/local/lib/labkit/go/go1.24.4'))
+    cmds.add((BPFTOOL, 'version'), (0, fixture_text('kernel/bpftool-7.1-version.txt'), ''))
+    return cmds
+
+
+def test_tools_report_paths_and_versions(tmp_path, monkeypatch, module_runner):
+    Host(tmp_path, monkeypatch)
+    real = tmp_path / 'usr/local/lib/labkit/go/bpf2go-v0.19.0/bpf2go'
+    real.parent.mkdir(parents=True)
+    real.write_text('')
+    monkeypatch.setattr(ebpf_facts.os.path, 'realpath',
+                        lambda p: str(real)[len(str(tmp_path)):] if p == BPF2GO else p)
+    cmds = tool_commands()
+    bins = {'go': GO, 'clang': CLANG, 'bpftool': BPFTOOL, 'bpf2go': BPF2GO}
+    facts = facts_of(module_runner(ebpf_facts, {'tools': ['clang', 'go', 'bpftool', 'bpf2go']},
+                                   commands=cmds, bins=bins))
+    tools = facts['tools']
+    assert tools['clang'] == {'path': CLANG, 'version': '14.0.6', 'line': 'Debian clang version 14.0.6'}
+    assert tools['go']['version'] == fixture_text('kernel/go-version.txt').split()[2][2:]
+    assert tools['go']['line'].startswith('go version go')
+    assert tools['bpftool'] == {'path': BPFTOOL, 'version': '7.1.0', 'line': 'bpftool v7.1.0'}
+    assert tools['bpf2go'] == {'path': BPF2GO, 'version': '0.19.0',
+                               'line': '/usr/local/lib/labkit/go/bpf2go-v0.19.0/bpf2go'}
+    assert not cmds.ran(BPF2GO)  # bpf2go has no version flag: never run
+    assert 'memlock_new_session' not in facts
+
+
+def test_missing_and_broken_tools(tmp_path, monkeypatch, module_runner):
+    Host(tmp_path, monkeypatch)
+    cmds = tool_commands(go_rc=2)
+    facts = facts_of(module_runner(ebpf_facts, {'tools': ['go', 'clang', 'bpf2go']}, commands=cmds,
+                                   bins={'go': GO, 'clang': None, 'bpf2go': BPF2GO}))
+    assert facts['tools']['clang'] is None
+    # a go that does not run is found but has no version; its error is the line shown
+    assert facts['tools']['go'] == {'path': GO, 'version': None,
+                                    'line': 'go: cannot find GOROOT directory: /usr/local/lib/labkit/go/go1.24.4'}
+    # a bpf2go installed elsewhere (go install into ~/go/bin) has no version in its path
+    assert facts['tools']['bpf2go'] == {'path': BPF2GO, 'version': None, 'line': BPF2GO}
+
+
+def test_headers_presence(tmp_path, monkeypatch, module_runner):
+    host = Host(tmp_path, monkeypatch)
+    facts = facts_of(module_runner(ebpf_facts, {}, commands=bpftool_commands()))
+    assert facts['headers'] == {'build_dir': '/lib/modules/%s/build' % RELEASE, 'present': False}
+    host.write('/lib/modules/%s/build/Makefile' % RELEASE, 'include /usr/src/linux-headers-6.1.0-50-common/Makefile\n')
+    facts = facts_of(module_runner(ebpf_facts, {}, commands=bpftool_commands()))
+    assert facts['headers']['present'] is True
+
+
+@pytest.mark.parametrize('euid, answer, want', [
+    (0, (0, 'unlimited\n', ''), ('unlimited', None)),
+    (0, (1, '', fixture_text('limits/runuser-nouser.txt')), (None, 'runuser failed (exit 1): ')),
+    (1000, None, (None, 'reading the limit of a new root session needs root (become: true)')),
+])
+def test_session_memlock(tmp_path, monkeypatch, module_runner, euid, answer, want):
+    Host(tmp_path, monkeypatch)
+    monkeypatch.setattr(ebpf_facts.os, 'geteuid', lambda: euid)
+    cmds = bpftool_commands()
+    if answer:
+        cmds.add((RUNUSER, '-u', 'root', '--', 'sh', '-c', 'ulimit -l'), answer)
+    facts = facts_of(module_runner(ebpf_facts, {'session_memlock': True}, commands=cmds, bins={'runuser': RUNUSER}))
+    assert facts['memlock_new_session'] == want[0]
+    if want[1] is None:
+        assert facts['memlock_new_session_error'] is None
+    else:
+        assert facts['memlock_new_session_error'].startswith(want[1])
+    assert bool(cmds.ran(RUNUSER)) == (euid == 0)
+
+
+def test_unknown_tool_is_refused(tmp_path, monkeypatch, module_runner):
+    Host(tmp_path, monkeypatch)
+    result = module_runner(ebpf_facts, {'tools': ['gcc']}, commands=bpftool_commands())
+    assert result['failed'] and 'gcc' in result['msg']
