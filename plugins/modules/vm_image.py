@@ -65,6 +65,24 @@ options:
     type: list
     elements: str
     default: []
+  bake_trees:
+    description:
+      - Directories of the controller copied into the image at build time, such as a Go toolchain that the
+        roles would otherwise copy into every new VM and unpack there under emulation.
+      - The cache key covers each tree's content (names, modes, sizes and a sha256 of every file), so a
+        changed tree gives a new image.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      src:
+        description: Directory on the controller.
+        type: path
+        required: true
+      dest:
+        description: Absolute path of the copy in the guest (it must not exist in the image yet).
+        type: str
+        required: true
   mirror:
     description:
       - Debian mirror URI used to build and written into the guest's apt sources.
@@ -124,6 +142,14 @@ EXAMPLES = r'''
     release: bookworm
   register: image
 
+- name: Bookworm image with a Go toolchain unpacked on the controller baked in
+  labkit.ebpf_rdma.vm_image:
+    release: bookworm
+    bake_packages: [clang, llvm, libbpf-dev, bpftool]
+    bake_trees:
+      - src: /home/me/.cache/labkit-ebpf_rdma/go/go1.27.3.linux-amd64
+        dest: /usr/local/lib/labkit/go/go1.27.3
+
 - name: Trixie image with the eBPF/RDMA tool chain baked in
   labkit.ebpf_rdma.vm_image:
     release: trixie
@@ -181,10 +207,12 @@ actions:
   elements: str
 '''
 
+import hashlib
 import json
 import os
 import platform
 import shutil
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -269,6 +297,25 @@ def rootfs_files(release, mirror, security_mirror, apt_conf_text):
     return files
 
 
+def tree_digest(path):
+    """sha256 over a directory tree: every entry's relative path, type, mode, and content or link target."""
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            digest.update(('%s\0%o\0' % (os.path.relpath(full, path), st.st_mode)).encode('utf-8', 'surrogateescape'))
+            if stat.S_ISLNK(st.st_mode):
+                digest.update(os.readlink(full).encode('utf-8', 'surrogateescape'))
+            elif stat.S_ISREG(st.st_mode):
+                with open(full, 'rb') as f:
+                    for block in iter(lambda: f.read(1 << 20), b''):
+                        digest.update(block)
+            digest.update(b'\n')
+    return digest.hexdigest()
+
+
 def mounts_under(path, mountinfo_text):
     """Mount points at or below ``path`` (deepest first), from /proc/self/mounts text."""
     found = []
@@ -327,7 +374,7 @@ class ImageBuilder(object):
                 if rc == 0:
                     proxy = q.parse_apt_config_dump(out)
             proxy = proxy or q.proxy_from_environ(os.environ) or ''
-        return {
+        inputs = {
             'release': p['release'],
             'arch': p['arch'],
             'packages': q.normalise_packages(p['bake_packages']),
@@ -340,6 +387,11 @@ class ImageBuilder(object):
             'apt_conf': list(p['apt_conf']),
             'image_size': p['image_size'],
         }
+        if p['bake_trees']:
+            # only present when used, so that the keys of images without trees stay as they were
+            inputs['trees'] = [{'dest': t['dest'], 'sha256': tree_digest(t['src'])} for t in p['bake_trees']]
+            inputs['build_trees'] = [dict(t) for t in p['bake_trees']]
+        return inputs
 
     @staticmethod
     def key_inputs(inputs):
@@ -456,6 +508,7 @@ class ImageBuilder(object):
                            'virtio_pci\nvirtio_blk\nvirtio_net\next4\n', 0o644)
                 self.timed('second_stage', [bins['chroot'], rootfs, '/debootstrap/debootstrap', '--second-stage'],
                            'debootstrap second stage under emulation', env=env)
+            self.copy_trees(rootfs, inputs.get('build_trees') or [])
             self.configure(rootfs, inputs, bins)
             self.make_disk(rootfs, tmp, inputs, bins)
             self.safe_rmtree(rootfs)
@@ -492,6 +545,25 @@ class ImageBuilder(object):
         with open(target, 'w') as f:
             f.write(content)
         os.chmod(target, mode)
+
+    def copy_trees(self, rootfs, trees):
+        t0 = time.time()
+        for tree in trees:
+            target = os.path.join(rootfs, tree['dest'].lstrip('/'))
+            if os.path.lexists(target):
+                self.fail('bake_trees: %s already exists in the image; choose another dest for %s'
+                          % (tree['dest'], tree['src']))
+            parent = os.path.dirname(target)
+            if not os.path.isdir(parent):
+                os.makedirs(parent, 0o755)
+            shutil.copytree(tree['src'], target, symlinks=True)
+            if os.getuid() == 0:  # the guest's root owns it (builds run as root; unit tests may not)
+                for dirpath, dirnames, filenames in os.walk(target):
+                    os.chown(dirpath, 0, 0)
+                    for name in dirnames + filenames:
+                        os.lchown(os.path.join(dirpath, name), 0, 0)
+        if trees:
+            self.timings['trees'] = round(time.time() - t0, 1)
 
     def configure(self, rootfs, inputs, bins):
         t0 = time.time()
@@ -556,6 +628,10 @@ def main():
             arch=dict(type='str', default='amd64', choices=list(q.SUPPORTED_ARCHES)),
             source=dict(type='str', default='debootstrap', choices=['debootstrap', 'cloud_image']),
             bake_packages=dict(type='list', elements='str', default=[]),
+            bake_trees=dict(type='list', elements='dict', default=[], options=dict(
+                src=dict(type='path', required=True),
+                dest=dict(type='str', required=True),
+            )),
             mirror=dict(type='str', default='auto'),
             security_mirror=dict(type='str', default='auto'),
             apt_proxy=dict(type='str', default='auto'),
@@ -576,6 +652,12 @@ def main():
         if not pkg or any(c in pkg for c in ', \t'):
             module.fail_json(msg='bake_packages entry %r is not a package name (no commas or spaces); '
                                  'give one package per list item' % pkg)
+    for tree in p['bake_trees']:
+        if not tree['dest'].startswith('/') or '..' in tree['dest'].split('/'):
+            module.fail_json(msg='bake_trees dest %r must be an absolute path without ".."' % tree['dest'])
+        if not os.path.isdir(tree['src']):
+            module.fail_json(msg='bake_trees src %s is not a directory on the controller; prepare it first '
+                                 '(the local_vm role unpacks the Go toolchain there)' % tree['src'])
     builder = ImageBuilder(module)
     inputs = builder.resolve_inputs()
     key_inputs = builder.key_inputs(inputs)

@@ -252,3 +252,54 @@ def test_mounts_under_is_deepest_first():
             '/dev/vda / ext4 rw 0 0\nproc /b/.build-xy/rootfs/proc proc rw 0 0\n')
     assert vm_image.mounts_under('/b/.build-x', text) == ['/b/.build-x/rootfs/proc/sys/fs/binfmt_misc',
                                                           '/b/.build-x/rootfs/proc']
+
+
+def make_tree(path):
+    (path / 'bin').mkdir(parents=True)
+    (path / 'bin/go').write_text('#!go')
+    os.chmod(str(path / 'bin/go'), 0o755)
+    (path / 'VERSION').write_text('go1.27.3\n')
+    os.symlink('bin/go', str(path / 'go-link'))
+    return path
+
+
+def test_bake_trees_are_copied_and_keyed_by_content(module_runner, host, tmp_path, monkeypatch):
+    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    tree = make_tree(tmp_path / 'go1.27.3.linux-amd64')
+    bake = [{'src': str(tree), 'dest': '/usr/local/lib/labkit/go/go1.27.3'}]
+    plain = module_runner(vm_image, args(tmp_path), check_mode=True)
+    assert 'trees' not in plain['inputs']  # images without trees keep their keys
+    fake = FakeBuild()
+    res = module_runner(vm_image, args(tmp_path, bake_trees=bake), commands=fake.commands())
+    assert res['changed'] is True and res['key'] != plain['key']
+    assert res['inputs']['trees'] == [{'dest': '/usr/local/lib/labkit/go/go1.27.3', 'sha256': vm_image.tree_digest(str(tree))}]
+    assert 'build_trees' not in res['inputs']  # where the tree was read from does not shape the image
+    assert fake.rootfs_seen['/usr/local/lib/labkit/go/go1.27.3/bin/go'] == '#!go'
+    assert fake.rootfs_seen['/usr/local/lib/labkit/go/go1.27.3/VERSION'] == 'go1.27.3\n'
+    assert res['build_seconds']['trees'] >= 0
+    # the same content is the same image; changed content is another one
+    assert module_runner(vm_image, args(tmp_path, bake_trees=bake), commands=FakeCommands())['cached'] is True
+    (tree / 'VERSION').write_text('go1.27.4\n')
+    changed = module_runner(vm_image, args(tmp_path, bake_trees=bake), check_mode=True)
+    assert changed['cached'] is False and changed['key'] != res['key']
+
+
+def test_tree_digest_sees_modes_and_links(tmp_path):
+    tree = make_tree(tmp_path / 't')
+    first = vm_image.tree_digest(str(tree))
+    os.chmod(str(tree / 'bin/go'), 0o644)
+    second = vm_image.tree_digest(str(tree))
+    os.unlink(str(tree / 'go-link'))
+    os.symlink('VERSION', str(tree / 'go-link'))
+    assert len({first, second, vm_image.tree_digest(str(tree))}) == 3
+
+
+@pytest.mark.parametrize('tree, word', [({'src': 'MISSING', 'dest': '/opt/go'}, 'is not a directory'),
+                                        ({'src': 'TREE', 'dest': 'opt/go'}, 'absolute path'),
+                                        ({'src': 'TREE', 'dest': '/opt/../etc'}, 'absolute path')])
+def test_bad_bake_trees_fail_before_anything(module_runner, host, tmp_path, tree, word):
+    make_tree(tmp_path / 'TREE')
+    tree = dict(tree, src=str(tmp_path / tree['src']))
+    cmds = FakeCommands()
+    res = module_runner(vm_image, args(tmp_path, bake_trees=[tree]), commands=cmds)
+    assert res['failed'] and word in res['msg'] and cmds.calls == []
