@@ -314,3 +314,69 @@ def read_ib_device(dev):
     netdevs = [p['netdev'] for p in facts['ports'] if p['netdev']]
     facts['netdev'] = parent or (netdevs[0] if netdevs else None)
     return facts
+
+
+# --------------------------------------------------------------------------
+# ibv_*_pingpong (libibverbs examples, package ibverbs-utils)
+
+PINGPONG_TOOLS = {
+    'ud': 'ibv_ud_pingpong',
+    'rc': 'ibv_rc_pingpong',
+    'uc': 'ibv_uc_pingpong',
+    'srq': 'ibv_srq_pingpong',
+}
+
+_PP_BYTES_RE = re.compile(r'^(\d+) bytes in ([0-9.]+) seconds = ([0-9.]+) Mbit/sec', re.M)
+_PP_ITERS_RE = re.compile(r'^(\d+) iters in ([0-9.]+) seconds = ([0-9.]+) usec/iter', re.M)
+_PP_ADDR_RE = re.compile(r'^\s*(local|remote) address:\s+LID (0x[0-9a-fA-F]+), QPN (0x[0-9a-fA-F]+), '
+                         r'PSN (0x[0-9a-fA-F]+)(?:, QKey (0x[0-9a-fA-F]+))?[,:]?\s*GID (\S+)', re.M)
+
+
+def pingpong_argv(tool, device, ib_port, gid_index, tcp_port, iterations, size=None, server=None):
+    """argv of one side of an ``ibv_*_pingpong`` run (the client when ``server`` is an address)."""
+    argv = [tool, '-d', device, '-i', str(ib_port), '-g', str(gid_index), '-p', str(tcp_port),
+            '-n', str(iterations)]
+    if size:
+        argv += ['-s', str(size)]
+    if server:
+        argv.append(server)
+    return argv
+
+
+def parse_pingpong(text):
+    """Figures of one side's ``ibv_*_pingpong`` stdout.
+
+    Returns a dict with ``bytes``, ``seconds``, ``mbit_per_sec``, ``iterations``,
+    ``usec_per_iter`` (None when the line is missing) and ``local``/``remote``
+    (LID, QPN, PSN, GID of the queue pairs, None when missing).
+    """
+    text = text or ''
+    out = dict(bytes=None, seconds=None, mbit_per_sec=None, iterations=None, usec_per_iter=None,
+               local=None, remote=None)
+    m = _PP_BYTES_RE.search(text)
+    if m:
+        out.update(bytes=int(m.group(1)), seconds=float(m.group(2)), mbit_per_sec=float(m.group(3)))
+    m = _PP_ITERS_RE.search(text)
+    if m:
+        out.update(iterations=int(m.group(1)), usec_per_iter=float(m.group(3)))
+    for m in _PP_ADDR_RE.finditer(text):
+        out[m.group(1)] = {'lid': m.group(2), 'qpn': m.group(3), 'psn': m.group(4), 'gid': m.group(6)}
+    return out
+
+
+def pingpong_hint(stderr, device, gid_index):
+    """How to fix a failed ping-pong, judged from what the program printed."""
+    err = stderr or ''
+    if "Couldn't connect to" in err or 'Couldn\'t listen' in err:
+        return ('the two sides could not meet on the TCP rendezvous port: another program may use it '
+                '(choose another tcp_port) or a firewall drops loopback traffic')
+    if 'No IB devices found' in err or ('IB device %s not found' % device) in err:
+        return ('there is no RDMA device %s: create the soft-RoCE link first (labkit.ebpf_rdma.rxe_link) '
+                'or name an existing device (rdma link show)' % device)
+    if 'Failed to modify QP to RTR' in err or 'Failed to create AH' in err or "Couldn't read sgid" in err:
+        return ('GID index %s does not work for this port: use the IPv4-mapped RoCE v2 GID '
+                '(labkit.ebpf_rdma.rdma_facts ipv4_gid_index; gid_index: -1 picks it)' % gid_index)
+    if "Couldn't allocate" in err or "Couldn't register MR" in err or "Couldn't create" in err:
+        return ('the verbs resources could not be allocated: the locked-memory limit may be too low '
+                '(labkit.ebpf_rdma.memlock) or the device is not ACTIVE')
+    return 'check the device state (rdma link show; ibv_devinfo -d %s)' % device

@@ -59,7 +59,7 @@ options:
       - eBPF toolchain programs to look for (on C(PATH), then in C(/usr/local/go/bin), C(/usr/local/bin) and the
         sbin directories) and report with their versions under C(tools).
       - C(bpf2go) has no version flag; its version is read from its install path (C(.../bpf2go-<version>/bpf2go),
-        as M(labkit.ebpf_rdma.ebpf_toolchain) installs it) and is null otherwise.
+        as the C(labkit.ebpf_rdma.ebpf_toolchain) role installs it) and is null otherwise.
     type: list
     elements: str
     choices: [clang, go, bpftool, bpf2go]

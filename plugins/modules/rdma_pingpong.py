@@ -1,0 +1,273 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, labkit.ebpf_rdma contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: rdma_pingpong
+short_description: Pass RDMA traffic on a device with the libibverbs ping-pong programs (a smoke test)
+version_added: 0.1.0
+author: labkit.ebpf_rdma contributors (@labkit)
+description:
+  - Runs one C(ibv_ud_pingpong) (or C(ibv_rc_pingpong), C(ibv_uc_pingpong), C(ibv_srq_pingpong)) server in the
+    background and one client against it, both on this host and on the same RDMA device, and checks that both
+    sides exit 0. This is the smallest proof that a soft-RoCE (or hardware) device passes traffic end to end
+    through libibverbs, the provider library and the kernel driver.
+  - The GID index defaults to the port's first IPv4-mapped RoCE v2 GID, read from sysfs (the same table
+    M(labkit.ebpf_rdma.rdma_facts) reports); RoCE needs a GID that carries an IP address.
+  - The client is retried until the server listens on the TCP rendezvous port, within O(timeout).
+  - Changes nothing on the host (C(changed) is always false), so it also runs in check mode.
+options:
+  device:
+    description: RDMA device to test, for example V(rxe0) (C(rdma link show)).
+    type: str
+    required: true
+  transport:
+    description:
+      - Queue-pair type, which picks the program - V(ud) C(ibv_ud_pingpong), V(rc) C(ibv_rc_pingpong),
+        V(uc) C(ibv_uc_pingpong), V(srq) C(ibv_srq_pingpong) (all from the ibverbs-utils package).
+    type: str
+    choices: [ud, rc, uc, srq]
+    default: ud
+  ib_port:
+    description: Port of the device (C(-i)).
+    type: int
+    default: 1
+  gid_index:
+    description:
+      - GID table index (C(-g)). V(-1) picks the port's first IPv4-mapped RoCE v2 GID.
+    type: int
+    default: -1
+  tcp_port:
+    description: TCP port the two sides meet on (C(-p)); the server listens on it on every address.
+    type: int
+    default: 18515
+  address:
+    description: Address the client connects to, where the server runs (this host).
+    type: str
+    default: 127.0.0.1
+  iterations:
+    description: Number of exchanges (C(-n)).
+    type: int
+    default: 1000
+  size:
+    description:
+      - Message size in bytes (C(-s)); V(0) keeps the program's default. For V(ud) it must fit the port's
+        active MTU.
+    type: int
+    default: 0
+  timeout:
+    description: Seconds the whole test may take (server start, client retries and both runs) before it fails.
+    type: int
+    default: 30
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The test only sends traffic; it runs in check mode too.
+  diff_mode:
+    support: none
+  platform:
+    platforms: linux
+notes:
+  - The device must be ACTIVE and the locked-memory limit of the Ansible session high enough for the queue pairs'
+    memory registrations (M(labkit.ebpf_rdma.memlock) sets it for new sessions).
+seealso:
+  - module: labkit.ebpf_rdma.rxe_link
+  - module: labkit.ebpf_rdma.rdma_facts
+'''
+
+EXAMPLES = r'''
+- name: UD traffic on rxe0 over its IPv4-mapped GID
+  labkit.ebpf_rdma.rdma_pingpong:
+    device: rxe0
+
+- name: RC traffic on a hardware port with an explicit GID index and port
+  labkit.ebpf_rdma.rdma_pingpong:
+    device: mlx5_0
+    transport: rc
+    gid_index: 3
+    tcp_port: 18600
+  register: pp
+
+- name: Show the throughput
+  ansible.builtin.debug:
+    msg: "{{ pp.client.mbit_per_sec }} Mbit/s over GID {{ pp.gid }}"
+'''
+
+RETURN = r'''
+program:
+  description: The ping-pong program that ran.
+  returned: always
+  type: str
+  sample: ibv_ud_pingpong
+gid_index:
+  description: The GID index used.
+  returned: always
+  type: int
+  sample: 1
+gid:
+  description: The GID at that index, and the address it carries when known.
+  returned: always
+  type: str
+  sample: "::ffff:10.0.2.15"
+server_cmd:
+  description: The server's command line.
+  returned: always
+  type: list
+  elements: str
+client_cmd:
+  description: The client's command line.
+  returned: always
+  type: list
+  elements: str
+attempts:
+  description: How many times the client was started (it is retried until the server listens).
+  returned: always
+  type: int
+client:
+  description:
+    - The client side - C(rc), C(stdout), C(stderr) and the figures it printed (C(bytes), C(seconds),
+      C(mbit_per_sec), C(iterations), C(usec_per_iter), C(local) and C(remote) queue-pair addresses).
+  returned: always
+  type: dict
+server:
+  description: The server side, with the same keys as RV(client).
+  returned: always
+  type: dict
+seconds:
+  description: Wall time of the test.
+  returned: always
+  type: float
+'''
+
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.rdma import (
+    PINGPONG_TOOLS, parse_pingpong, pingpong_argv, pingpong_hint, read_ib_device)
+
+# Replaced by unit tests; the server is the one process that must run in the
+# background while the client runs, which run_command cannot do.
+SPAWN = subprocess.Popen
+
+
+def side_result(rc, out, err):
+    result = dict(rc=rc, stdout=out or '', stderr=err or '')
+    result.update(parse_pingpong(out))
+    return result
+
+
+def choose_gid(module, dev, ib_port, gid_index):
+    """Return (index, gid text) for the port, failing with the table when it has no usable GID."""
+    ports = dict((p['port'], p) for p in dev['ports'])
+    port = ports.get(ib_port)
+    if port is None:
+        module.fail_json(msg='%s has no port %d (ports: %s); set ib_port to one of them'
+                             % (dev['name'], ib_port, ', '.join(str(p) for p in sorted(ports)) or 'none'))
+    table = ', '.join('[%d] %s %s' % (g['index'], g['type'], g['ip'] or g['gid']) for g in port['gids']) or 'empty'
+    if gid_index < 0:
+        index = port['ipv4_gid_index']
+        if index is None:
+            module.fail_json(msg='%s port %d has no IPv4-mapped RoCE v2 GID (GID table: %s); give its netdev an IPv4 '
+                                 'address, or set gid_index to an entry of the table' % (dev['name'], ib_port, table))
+    else:
+        index = gid_index
+    for g in port['gids']:
+        if g['index'] == index:
+            return index, g['ip'] or g['gid']
+    module.fail_json(msg='GID index %d is not in the GID table of %s port %d (%s); pick one of those or gid_index: -1'
+                         % (index, dev['name'], ib_port, table))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            device=dict(type='str', required=True),
+            transport=dict(type='str', default='ud', choices=sorted(PINGPONG_TOOLS)),
+            ib_port=dict(type='int', default=1),
+            gid_index=dict(type='int', default=-1),
+            tcp_port=dict(type='int', default=18515),
+            address=dict(type='str', default='127.0.0.1'),
+            iterations=dict(type='int', default=1000),
+            size=dict(type='int', default=0),
+            timeout=dict(type='int', default=30),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    for key, low in (('tcp_port', 1), ('iterations', 1), ('ib_port', 1), ('timeout', 1), ('size', 0)):
+        if p[key] < low:
+            module.fail_json(msg='%s must be at least %d, got %d' % (key, low, p[key]))
+    if p['tcp_port'] > 65535:
+        module.fail_json(msg='tcp_port must be at most 65535, got %d' % p['tcp_port'])
+    program = PINGPONG_TOOLS[p['transport']]
+    binary = module.get_bin_path(program)
+    if not binary:
+        module.fail_json(msg='%s is not installed; install it: apt-get install ibverbs-utils '
+                             '(dnf install libibverbs-utils on Fedora/RHEL)' % program)
+    dev = read_ib_device(p['device'])
+    if dev is None:
+        module.fail_json(msg='there is no RDMA device %s (/sys/class/infiniband/%s); create the soft-RoCE link first '
+                             '(labkit.ebpf_rdma.rxe_link) or name an existing device (rdma link show)'
+                             % (p['device'], p['device']))
+    index, gid = choose_gid(module, dev, p['ib_port'], p['gid_index'])
+    server_cmd = pingpong_argv(binary, p['device'], p['ib_port'], index, p['tcp_port'], p['iterations'], p['size'])
+    client_cmd = pingpong_argv(binary, p['device'], p['ib_port'], index, p['tcp_port'], p['iterations'], p['size'],
+                               server=p['address'])
+    started = time.time()
+    deadline = started + p['timeout']
+    server = SPAWN(server_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                   universal_newlines=True)
+    attempts = 0
+    try:
+        while True:
+            attempts += 1
+            # the client's own wait is bounded by what is left of the test's time
+            left = max(1, int(deadline - time.time()))
+            rc, out, err = module.run_command(['timeout', str(left)] + client_cmd)
+            if rc == 0 or "Couldn't connect to" not in (err or '') or time.time() + 0.5 >= deadline:
+                break
+            if server.poll() is not None:  # the server gave up: retrying cannot help
+                break
+            time.sleep(0.5)
+        client = side_result(rc, out, err)
+        try:
+            s_out, s_err = server.communicate(timeout=max(1, deadline - time.time()))
+            server_rc = server.returncode
+        except subprocess.TimeoutExpired:
+            server.kill()
+            s_out, s_err = server.communicate()
+            server_rc = 124
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    result = dict(changed=False, program=program, gid_index=index, gid=gid, server_cmd=server_cmd,
+                  client_cmd=client_cmd, attempts=attempts, client=client,
+                  server=side_result(server_rc, s_out, s_err), seconds=round(time.time() - started, 2))
+    if client['rc'] != 0 or server_rc != 0:
+        which = 'client' if client['rc'] != 0 else 'server'
+        side = result[which]
+        lines = (side['stderr'] or side['stdout']).strip().splitlines()
+        if side['rc'] == 124:
+            how = 'timed out after %d s (timeout)' % p['timeout']
+        else:
+            how = 'exited %d (%s)' % (side['rc'], lines[-1].strip() if lines else 'no output')
+        module.fail_json(msg='%s on %s port %d (GID index %d, %s) failed: the %s %s; %s'
+                             % (program, p['device'], p['ib_port'], index, gid, which, how,
+                                pingpong_hint(side['stderr'], p['device'], index)), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,200 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import subprocess
+
+import pytest
+
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import rdma
+from ansible_collections.labkit.ebpf_rdma.plugins.modules import rdma_pingpong
+
+from conftest import FakeCommands, fixture_text
+
+UD = '/usr/bin/ibv_ud_pingpong'
+RC = '/usr/bin/ibv_rc_pingpong'
+
+
+def capture(case, side):
+    """(rc, stdout, stderr) of one side of a ping-pong captured in the VM (rdma/capture-pingpong.sh)."""
+    base = 'rdma/pingpong/%s.%s.' % (case, side)
+    return int(fixture_text(base + 'rc')), fixture_text(base + 'out'), fixture_text(base + 'err')
+
+
+class FakeServer(object):
+    """Stands in for the background server process (subprocess.Popen)."""
+
+    started = []
+
+    def __init__(self, answer, finishes=True):
+        self.rc, self.out, self.err = answer
+        self.finishes = finishes
+        self.returncode = None
+        self.killed = False
+
+    def __call__(self, argv, **kwargs):
+        assert isinstance(argv, list)
+        FakeServer.started.append(argv)
+        return self
+
+    def poll(self):
+        return self.returncode
+
+    def communicate(self, timeout=None):
+        if not self.finishes and not self.killed:
+            raise subprocess.TimeoutExpired('ibv_ud_pingpong', timeout)
+        self.returncode = -9 if self.killed else self.rc
+        return (self.out, self.err) if not self.killed else ('', '')
+
+    def kill(self):
+        self.killed = True
+
+    def wait(self):
+        self.returncode = -9
+        return self.returncode
+
+
+@pytest.fixture
+def server(monkeypatch):
+    FakeServer.started = []
+
+    def install(answer, finishes=True):
+        fake = FakeServer(answer, finishes)
+        monkeypatch.setattr(rdma_pingpong, 'SPAWN', fake)
+        return fake
+    return install
+
+
+def client_cmds(*answers):
+    """run_command answers for successive client runs (wrapped in timeout)."""
+    queue = list(answers)
+    calls = []
+
+    def answer(argv, **kwargs):
+        calls.append(argv)
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+    cmds = FakeCommands({lambda argv: argv[0] == 'timeout': answer})
+    return cmds, calls
+
+
+def test_ud_pingpong_over_the_ipv4_gid(module_runner, rxe_tree, server):
+    server(capture('ud-ok', 'server'))
+    cmds, calls = client_cmds(capture('ud-ok', 'client'))
+    result = module_runner(rdma_pingpong, {'device': 'rxe0'}, commands=cmds)
+    assert not result.get('failed'), result
+    assert result['changed'] is False
+    # rxe0's GID table (captured sysfs): [1] is ::ffff:10.0.2.15
+    assert (result['gid_index'], result['gid']) == (1, '10.0.2.15')
+    assert FakeServer.started == [[UD, '-d', 'rxe0', '-i', '1', '-g', '1', '-p', '18515', '-n', '1000']]
+    assert calls[0][2:] == (UD, '-d', 'rxe0', '-i', '1', '-g', '1', '-p', '18515', '-n', '1000', '127.0.0.1')
+    assert result['attempts'] == 1
+    client = result['client']
+    assert client['rc'] == 0 and client['mbit_per_sec'] > 0 and client['iterations'] == 1000
+    assert client['bytes'] > 0 and client['usec_per_iter'] > 0
+    assert client['local']['gid'] == client['remote']['gid'] == '::ffff:10.0.2.15'
+    assert result['server']['rc'] == 0 and result['server']['iterations'] == 1000
+
+
+def test_rc_transport_and_explicit_gid_port(module_runner, rxe_tree, server):
+    server(capture('rc-ok', 'server'))
+    cmds, calls = client_cmds(capture('rc-ok', 'client'))
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'transport': 'rc', 'gid_index': 0, 'tcp_port': 18600,
+                                           'iterations': 500, 'size': 1024}, commands=cmds)
+    assert not result.get('failed'), result
+    assert result['program'] == 'ibv_rc_pingpong' and result['gid_index'] == 0
+    assert FakeServer.started[0] == [RC, '-d', 'rxe0', '-i', '1', '-g', '0', '-p', '18600', '-n', '500', '-s', '1024']
+    assert result['client']['mbit_per_sec'] > 0
+
+
+def test_client_retried_until_the_server_listens(module_runner, rxe_tree, server, monkeypatch):
+    monkeypatch.setattr(rdma_pingpong.time, 'sleep', lambda s: None)
+    server(capture('ud-ok', 'server'))
+    cmds, calls = client_cmds(capture('ud-noserver', 'client'), capture('ud-ok', 'client'))
+    result = module_runner(rdma_pingpong, {'device': 'rxe0'}, commands=cmds)
+    assert not result.get('failed'), result
+    assert result['attempts'] == 2 and len(calls) == 2
+
+
+def test_server_that_never_finishes_is_killed_and_reported(module_runner, rxe_tree, server):
+    fake = server((0, '', ''), finishes=False)
+    cmds, calls = client_cmds(capture('ud-ok', 'client'))
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'timeout': 2}, commands=cmds)
+    assert result['failed'] and fake.killed
+    assert 'the server timed out after 2 s' in result['msg']
+
+
+def test_client_failure_names_the_fix(module_runner, rxe_tree, server, monkeypatch):
+    # the server gave up (exited) while the client could not connect: no endless retry
+    fake = server(capture('ud-noserver', 'client'))
+    fake.returncode = 1
+    cmds, calls = client_cmds(capture('ud-noserver', 'client'))
+    result = module_runner(rdma_pingpong, {'device': 'rxe0'}, commands=cmds)
+    assert result['failed'] and len(calls) == 1
+    assert "the client exited 1 (Couldn't connect to 127.0.0.1:18517)" in result['msg']
+    assert 'rendezvous port' in result['msg']
+
+
+def test_missing_device_fails_before_starting_anything(module_runner, rxe_tree, server):
+    server(capture('ud-ok', 'server'))
+    cmds = FakeCommands()
+    result = module_runner(rdma_pingpong, {'device': 'rxe9'}, commands=cmds)
+    assert result['failed'] and 'there is no RDMA device rxe9' in result['msg'] and 'rxe_link' in result['msg']
+    assert FakeServer.started == [] and cmds.calls == []
+
+
+def test_gid_not_in_table(module_runner, rxe_tree, server):
+    server(capture('ud-ok', 'server'))
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'gid_index': 7}, commands=FakeCommands())
+    assert result['failed'] and 'GID index 7 is not in the GID table of rxe0 port 1' in result['msg']
+    assert '[1] RoCE v2 10.0.2.15' in result['msg'] and FakeServer.started == []
+
+
+def test_port_without_ipv4_gid(module_runner, rxe_tree, server):
+    for i in (1, 2):  # leave only the link-local GID
+        (rxe_tree / ('sys/class/infiniband/rxe0/ports/1/gids/%d' % i)).write_text('0000:0000:0000:0000:0000:0000:0000:0000\n')
+    server(capture('ud-ok', 'server'))
+    result = module_runner(rdma_pingpong, {'device': 'rxe0'}, commands=FakeCommands())
+    assert result['failed'] and 'no IPv4-mapped RoCE v2 GID' in result['msg']
+
+
+def test_program_not_installed(module_runner, rxe_tree, server):
+    server(capture('ud-ok', 'server'))
+    result = module_runner(rdma_pingpong, {'device': 'rxe0'}, commands=FakeCommands(), bins={'ibv_ud_pingpong': None})
+    assert result['failed'] and 'apt-get install ibverbs-utils' in result['msg']
+
+
+@pytest.mark.parametrize('args, word', [({'tcp_port': 0}, 'tcp_port'), ({'tcp_port': 70000}, 'tcp_port'),
+                                        ({'iterations': 0}, 'iterations'), ({'transport': 'xrc'}, 'transport')])
+def test_bad_arguments(module_runner, rxe_tree, server, args, word):
+    server(capture('ud-ok', 'server'))
+    result = module_runner(rdma_pingpong, dict(device='rxe0', **args), commands=FakeCommands())
+    assert result['failed'] and word in result['msg'] and FakeServer.started == []
+
+
+def test_runs_in_check_mode(module_runner, rxe_tree, server):
+    server(capture('ud-ok', 'server'))
+    cmds, calls = client_cmds(capture('ud-ok', 'client'))
+    result = module_runner(rdma_pingpong, {'device': 'rxe0'}, commands=cmds, check_mode=True)
+    assert not result.get('failed') and result['changed'] is False and len(calls) == 1
+
+
+# ---------------------------------------------------------------- pure helpers
+
+def test_parse_pingpong_of_both_captures():
+    for case in ('ud-ok', 'rc-ok'):
+        for side in ('server', 'client'):
+            figures = rdma.parse_pingpong(capture(case, side)[1])
+            assert figures['iterations'] == 1000 and figures['mbit_per_sec'] > 0, (case, side, figures)
+            assert figures['local']['qpn'].startswith('0x') and figures['remote']['gid']
+
+
+def test_parse_pingpong_of_nothing():
+    assert rdma.parse_pingpong('') == dict(bytes=None, seconds=None, mbit_per_sec=None, iterations=None,
+                                           usec_per_iter=None, local=None, remote=None)
+
+
+@pytest.mark.parametrize('case, words', [('ud-noserver', 'rendezvous port'), ('ud-nodevice', 'rxe_link')])
+def test_hints_from_captured_errors(case, words):
+    assert words in rdma.pingpong_hint(capture(case, 'client')[2], 'rxe9', 1)
