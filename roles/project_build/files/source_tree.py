@@ -6,8 +6,10 @@
 # copy to the host reports "ok".
 #
 # usage: python3 source_tree.py SRC_DIR OUT_TAR [EXCLUDE_GLOB ...]
+# OUT_TAR ending in .gz is gzip-compressed (reproducibly: no name, mtime 0).
 # prints JSON: {"changed": bool, "files": [...], "sha256": "..."}
 import fnmatch
+import gzip
 import hashlib
 import io
 import json
@@ -63,6 +65,8 @@ def main(argv):
             with open(path, "rb") as fh:
                 tar.addfile(info, fh)
     data = buf.getvalue()
+    if out.endswith(".gz"):
+        data = gzip.compress(data, compresslevel=6, mtime=0)
     digest = hashlib.sha256(data).hexdigest()
     old = None
     if os.path.exists(out):
