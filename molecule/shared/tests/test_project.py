@@ -1,16 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Verify the fixture project's build and test run (the side effect), from the reports on the controller.
 
-The side effect (molecule/shared/side_effect.yml) runs playbooks/test.yml in
+The project scenario's side effect (molecule/shared/project.yml) runs playbooks/test.yml in
 the VM; project_test fetches the go test -json stream and JUnit XML of each
 suite to $XDG_STATE_HOME/labkit-ebpf_rdma/test-reports/<host>/ (Molecule's
 ephemeral directory). These tests read those files: the eBPF + soft-RoCE
 integration test must have run and passed (a skip is a failure here), with
 the kprobe having seen the QP go INIT -> RTR -> RTS on the soft-RoCE device.
 
-The first verify runs before the side effect: the tests skip then, saying
-so. Once the side effect has started (it writes side-effect-started first),
-missing reports are failures.
+The other scenarios share this test directory but never run that side effect:
+there the tests skip, saying so. Once the side effect has started (it writes
+side-effect-started first), missing reports are failures.
 """
 
 import json
@@ -33,7 +33,7 @@ def reports():
     if not EPHEMERAL or not os.environ.get('XDG_STATE_HOME'):
         pytest.fail('MOLECULE_EPHEMERAL_DIRECTORY and XDG_STATE_HOME must be set (run through Molecule)')
     if not os.path.exists(os.path.join(EPHEMERAL, 'side-effect-started')):
-        pytest.skip('the side effect (build + test of the fixture project) has not run yet: this is the first verify')
+        pytest.skip('the build + test of the fixture project has not run in this scenario (it is the project scenario\'s side effect)')
     return REPORTS
 
 
