@@ -24,7 +24,9 @@ venv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 
-HOST_PACKAGES = shellcheck qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client
+# the cloud_image integration run: its fixture image (dosfstools mtools fdisk systemd-boot-efi), the seed (xorriso), UEFI (ovmf)
+HOST_PACKAGES = shellcheck qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client \
+                xorriso ovmf dosfstools mtools fdisk systemd-boot-efi
 
 host-deps:
 	@if command -v apt-get >/dev/null; then \

@@ -25,6 +25,10 @@ import socket
 # a bump makes every cached image stale and the next run rebuilds.
 RECIPE_VERSION = 1
 
+# The same for cloud-image entries (fetch, checksum, conversion to qcow2):
+# part of their cache key, independent of the debootstrap recipe.
+CLOUD_RECIPE_VERSION = 1
+
 STATE_ROOT_NAME = 'labkit-ebpf_rdma'
 
 SUPPORTED_RELEASES = ('bookworm', 'trixie')
@@ -256,10 +260,14 @@ def include_packages(arch, bake_packages):
     return [ARCH_INFO[arch]['kernel_package']] + sorted(set(BASE_PACKAGES) | set(normalise_packages(bake_packages)))
 
 
-def cache_key(inputs):
-    """A stable short hash of the inputs that shape an image (a dict)."""
+def cache_key(inputs, recipe_version=None):
+    """A stable short hash of the inputs that shape an image (a dict).
+
+    ``recipe_version`` defaults to :data:`RECIPE_VERSION` (debootstrap images);
+    cloud-image entries pass :data:`CLOUD_RECIPE_VERSION`.
+    """
     payload = dict(inputs)
-    payload['recipe_version'] = RECIPE_VERSION
+    payload['recipe_version'] = RECIPE_VERSION if recipe_version is None else recipe_version
     if 'packages' in payload:
         payload['packages'] = normalise_packages(payload['packages'])
     blob = json.dumps(payload, sort_keys=True, separators=(',', ':'))
@@ -271,13 +279,21 @@ def image_entry_name(release, arch, key):
 
 
 IMAGE_FILES = ('disk.qcow2', 'vmlinuz', 'initrd.img')
+# a cloud image boots through firmware: its entry holds the disk only
+CLOUD_IMAGE_FILES = ('disk.qcow2',)
 
 
-def manifest_valid(manifest_text, expected_key, present_files):
+def image_files(source):
+    """The files a valid cache entry of ``source`` (debootstrap or cloud_image) holds."""
+    return CLOUD_IMAGE_FILES if source == 'cloud_image' else IMAGE_FILES
+
+
+def manifest_valid(manifest_text, expected_key, present_files, required=IMAGE_FILES):
     """True when ``manifest_text`` is a complete manifest for ``expected_key``.
 
     ``present_files`` maps file name -> size of the files really in the entry;
-    an entry whose files are missing or have another size is not valid.
+    an entry whose ``required`` files (:func:`image_files` of its source) are
+    missing or have another size is not valid.
     """
     if not manifest_text:
         return False
@@ -288,7 +304,7 @@ def manifest_valid(manifest_text, expected_key, present_files):
     if not isinstance(manifest, dict) or manifest.get('key') != expected_key:
         return False
     files = manifest.get('files') or {}
-    for name in IMAGE_FILES:
+    for name in required:
         if name not in files or present_files.get(name) != files[name]:
             return False
     return True
@@ -405,20 +421,35 @@ def vm_argv(qemu, spec):
     Keys: name, arch, accel, cpus, memory_mb, overlay, kernel, initrd,
     ssh_port, serial_log, pidfile, qmp_socket, fw_cfg (list of tuples),
     cmdline_extra, extra_args (list).
+
+    With a ``kernel`` the VM boots it directly (``-kernel/-initrd/-append``).
+    Without one it boots its disk through firmware: ``pflash`` (a
+    ``(code, vars)`` pair of UEFI firmware files, see :func:`find_firmware`)
+    or, when absent, QEMU's default BIOS (SeaBIOS on amd64); ``seed`` is the
+    cloud-init NoCloud seed attached as a second, read-only disk.
     """
     arch = spec['arch']
     accel = spec['accel']
+    kernel = spec.get('kernel')
     argv = [qemu, '-name', 'labkit-%s' % spec['name']]
     if ARCH_INFO[arch]['machine']:
         argv += ['-M', ARCH_INFO[arch]['machine']]
     argv += accel_args(arch, accel)
     argv += ['-cpu', cpu_for(arch, accel),
-             '-smp', str(spec['cpus']), '-m', '%dM' % int(spec['memory_mb']),
-             '-kernel', spec['kernel'], '-initrd', spec['initrd'],
-             '-append', kernel_cmdline(arch, spec.get('cmdline_extra') or ''),
-             '-drive', 'file=%s,if=none,id=hd0,format=qcow2,discard=unmap' % spec['overlay'],
-             '-device', 'virtio-blk-pci,drive=hd0',
-             '-netdev', 'user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22' % int(spec['ssh_port']),
+             '-smp', str(spec['cpus']), '-m', '%dM' % int(spec['memory_mb'])]
+    if kernel:
+        argv += ['-kernel', kernel, '-initrd', spec['initrd'],
+                 '-append', kernel_cmdline(arch, spec.get('cmdline_extra') or '')]
+    elif spec.get('pflash'):
+        code, efivars = spec['pflash']
+        argv += ['-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=%s' % code,
+                 '-drive', 'if=pflash,format=raw,unit=1,file=%s' % efivars]
+    argv += ['-drive', 'file=%s,if=none,id=hd0,format=qcow2,discard=unmap' % spec['overlay'],
+             '-device', 'virtio-blk-pci,drive=hd0' + ('' if kernel else ',bootindex=0')]
+    if not kernel and spec.get('seed'):
+        argv += ['-drive', 'file=%s,if=none,id=cidata,format=raw,readonly=on' % spec['seed'],
+                 '-device', 'virtio-blk-pci,drive=cidata']
+    argv += ['-netdev', 'user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22' % int(spec['ssh_port']),
              '-device', 'virtio-net-pci,netdev=n0',
              '-device', 'virtio-rng-pci']
     argv += fw_cfg_args(spec.get('fw_cfg') or [])
@@ -427,6 +458,211 @@ def vm_argv(qemu, spec):
              '-daemonize', '-pidfile', spec['pidfile']]
     argv += list(spec.get('extra_args') or [])
     return argv
+
+
+# ---------------------------------------------------------------- firmware boot (cloud images)
+
+# UEFI firmware as (code, vars template) pairs, where distributions put them.
+# Debian/Ubuntu: ovmf (amd64), qemu-efi-aarch64 (arm64); Fedora: edk2-ovmf,
+# edk2-aarch64. QEMU's own share dir (Homebrew: <prefix>/share/qemu) holds
+# edk2-*-code.fd with the vars templates next to them.
+UEFI_FIRMWARE = {
+    'amd64': (('/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_VARS_4M.fd'),
+              ('/usr/share/OVMF/OVMF_CODE.fd', '/usr/share/OVMF/OVMF_VARS.fd'),
+              ('/usr/share/edk2/ovmf/OVMF_CODE.fd', '/usr/share/edk2/ovmf/OVMF_VARS.fd')),
+    'arm64': (('/usr/share/AAVMF/AAVMF_CODE.fd', '/usr/share/AAVMF/AAVMF_VARS.fd'),
+              ('/usr/share/edk2/aarch64/QEMU_EFI-pflash.raw', '/usr/share/edk2/aarch64/vars-template-pflash.raw')),
+}
+QEMU_SHARE_FIRMWARE = {
+    'amd64': ('edk2-x86_64-code.fd', 'edk2-i386-vars.fd'),
+    'arm64': ('edk2-aarch64-code.fd', 'edk2-arm-vars.fd'),
+}
+UEFI_PACKAGE = {'amd64': 'ovmf', 'arm64': 'qemu-efi-aarch64'}
+HOMEBREW_QEMU_SHARE = ('/opt/homebrew/share/qemu', '/usr/local/share/qemu')
+
+
+def qemu_share_dirs(qemu_path):
+    """QEMU's data dirs: ``<prefix>/share/qemu`` of the binary (Homebrew, a source build), then Homebrew's."""
+    dirs = []
+    if qemu_path:
+        dirs.append(os.path.join(os.path.dirname(os.path.dirname(qemu_path)), 'share', 'qemu'))
+    for d in HOMEBREW_QEMU_SHARE:
+        if d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
+def firmware_candidates(arch, share_dirs):
+    """Every ``(code, vars)`` pair to look for, in order of preference."""
+    pairs = list(UEFI_FIRMWARE[arch])
+    code, efivars = QEMU_SHARE_FIRMWARE[arch]
+    pairs += [(os.path.join(d, code), os.path.join(d, efivars)) for d in share_dirs]
+    return pairs
+
+
+def find_firmware(arch, share_dirs, exists):
+    """The first ``(code, vars)`` pair whose files both exist (``exists`` is os.path.exists); None when none."""
+    for code, efivars in firmware_candidates(arch, share_dirs):
+        if exists(code) and exists(efivars):
+            return code, efivars
+    return None
+
+
+def firmware_missing_message(arch, system, share_dirs):
+    looked = ', '.join(c for c, _v in firmware_candidates(arch, share_dirs))
+    if system == 'Darwin':
+        fix = 'install QEMU with Homebrew (brew install qemu), which ships edk2-*-code.fd'
+    else:
+        fix = 'install it: apt-get install %s (Fedora: dnf install %s)' % (
+            UEFI_PACKAGE[arch], 'edk2-ovmf' if arch == 'amd64' else 'edk2-aarch64')
+    return ('booting the %s image through UEFI needs the UEFI firmware (code and vars template), found in none '
+            'of: %s; %s' % (arch, looked, fix))
+
+
+def choose_firmware(requested, arch):
+    """``(firmware, error)`` for a firmware (kernel-less) boot: ``bios`` or ``uefi``.
+
+    auto: SeaBIOS on amd64 (QEMU's default, hybrid cloud images boot with it),
+    UEFI on arm64 (``-M virt`` has no BIOS).
+    """
+    if requested == 'auto':
+        return ('uefi' if arch == 'arm64' else 'bios'), None
+    if requested == 'bios' and arch == 'arm64':
+        return None, 'an arm64 guest (-M virt) boots through UEFI only; set firmware to uefi or auto (local_vm_firmware)'
+    return requested, None
+
+
+# ---------------------------------------------------------------- cloud-init NoCloud seed
+
+SEED_LABEL = 'cidata'
+
+
+def seed_user_data(hostname, authorized_key, host_key_private, host_key_public, apt_sources='', apt_conf=''):
+    """The NoCloud ``user-data`` (``#cloud-config``) giving the VM its identity and apt settings.
+
+    root's authorized key is the VM's own key (``disable_root: false``, no
+    default user); the ed25519 host key is the VM's own (``ssh_keys``, no
+    other host key generated), so the controller's known_hosts matches.
+    ``apt_sources`` (deb822 text for ``/etc/apt/sources.list.d/debian.sources``,
+    which then replaces ``/etc/apt/sources.list``) and ``apt_conf`` (for
+    ``/etc/apt/apt.conf.d/90labkit``) are the same files a debootstrap image
+    carries; '' leaves the image's own. The document is JSON, which is YAML:
+    no value can break its structure.
+    """
+    write_files = []
+    if apt_sources:
+        write_files += [
+            {'path': '/etc/apt/sources.list.d/debian.sources', 'content': apt_sources, 'permissions': '0644'},
+            {'path': '/etc/apt/sources.list', 'permissions': '0644',
+             'content': '# labkit: the apt sources are in /etc/apt/sources.list.d/debian.sources\n'},
+        ]
+    if apt_conf:
+        write_files.append({'path': '/etc/apt/apt.conf.d/90labkit', 'content': apt_conf, 'permissions': '0644'})
+    config = {
+        'hostname': hostname,
+        'preserve_hostname': False,
+        'manage_etc_hosts': True,
+        'users': [],
+        'disable_root': False,
+        'ssh_pwauth': False,
+        'ssh_authorized_keys': [authorized_key.strip()],
+        'ssh_deletekeys': True,
+        'ssh_genkeytypes': [],
+        'ssh_keys': {'ed25519_private': host_key_private, 'ed25519_public': host_key_public.strip()},
+        # the seed's files, not cloud-init's templates, say where apt goes
+        'apt': {'preserve_sources_list': True},
+    }
+    if write_files:
+        config['write_files'] = write_files
+    return '#cloud-config\n' + json.dumps(config, indent=2, sort_keys=True) + '\n'
+
+
+def seed_instance_id(name, user_data):
+    """Stable while the seed's contents stay the same; a new one makes cloud-init apply a changed seed."""
+    return 'labkit-%s-%s' % (name, hashlib.sha256(user_data.encode('utf-8')).hexdigest()[:12])
+
+
+def seed_meta_data(instance_id, hostname):
+    return json.dumps({'instance-id': instance_id, 'local-hostname': hostname}, indent=2, sort_keys=True) + '\n'
+
+
+# program -> package, in order of preference
+SEED_TOOLS = (('xorriso', 'xorriso'), ('genisoimage', 'genisoimage'), ('mkisofs', 'genisoimage'),
+              ('mkfs.vfat', 'dosfstools'), ('hdiutil', None))
+
+
+def seed_argvs(tool, tool_path, out, files, mcopy=None):
+    """The commands that write the NoCloud seed ``out`` holding ``files`` (paths; their names are kept).
+
+    ISO 9660 with the volume id ``cidata`` (xorriso, genisoimage, mkisofs,
+    macOS hdiutil on the files' directory) or a FAT image labelled CIDATA
+    filled with mtools' ``mcopy``: never a loop mount.
+    """
+    if tool == 'xorriso':
+        return [[tool_path, '-as', 'mkisofs', '-quiet', '-output', out, '-volid', SEED_LABEL,
+                 '-joliet', '-rock'] + list(files)]
+    if tool in ('genisoimage', 'mkisofs'):
+        return [[tool_path, '-quiet', '-output', out, '-volid', SEED_LABEL, '-joliet', '-rock'] + list(files)]
+    if tool == 'mkfs.vfat':
+        argvs = [[tool_path, '-n', SEED_LABEL.upper(), '-C', out, '1024']]
+        for path in files:
+            argvs.append([mcopy, '-i', out, path, '::' + os.path.basename(path)])
+        return argvs
+    if tool == 'hdiutil':
+        return [[tool_path, 'makehybrid', '-quiet', '-iso', '-joliet', '-default-volume-name', SEED_LABEL,
+                 '-o', out, os.path.dirname(files[0])]]
+    raise ValueError('unknown seed tool %r' % tool)
+
+
+# ---------------------------------------------------------------- cloud image fetch
+
+CHECKSUM_LENGTHS = {'sha256': 64, 'sha512': 128}
+
+
+def parse_checksum(text):
+    """``sha256:<hex>`` / ``sha512:<hex>`` -> ``(algorithm, hex)`` (lower case); ValueError saying what is wrong."""
+    value = (text or '').strip()
+    if ':' not in value:
+        raise ValueError('%r is not <algorithm>:<hex>; give e.g. sha256:<64 hex digits> (sha256sum of the image) '
+                         'or sha512:<128 hex digits>' % value)
+    algo, digest = value.split(':', 1)
+    algo, digest = algo.strip().lower(), digest.strip().lower()
+    if algo not in CHECKSUM_LENGTHS:
+        raise ValueError('checksum algorithm %r is not supported; use sha256 or sha512' % algo)
+    if len(digest) != CHECKSUM_LENGTHS[algo] or not re.match(r'^[0-9a-f]+$', digest):
+        raise ValueError('%s checksum %r is not %d hex digits' % (algo, digest, CHECKSUM_LENGTHS[algo]))
+    return algo, digest
+
+
+def cloud_image_location(value):
+    """``(kind, where)``: ``('url', 'https://...')`` or ``('path', '/abs/path')`` (a ``file://`` URL is a path)."""
+    value = (value or '').strip()
+    m = re.match(r'^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$', value)
+    if not m:
+        return 'path', value
+    scheme = m.group(1).lower()
+    if scheme == 'file':
+        rest = m.group(2)
+        if rest.startswith('localhost/'):
+            rest = rest[len('localhost'):]
+        return 'path', rest
+    if scheme in ('http', 'https'):
+        return 'url', value
+    raise ValueError('cloud_image %r: scheme %s is not supported; give a path, a file:// URL or an http(s) URL'
+                     % (value, scheme))
+
+
+def cloud_entry_name(arch, key):
+    return 'cloud-%s-%s' % (arch, key)
+
+
+def parse_qemu_img_info(text):
+    """``qemu-img info --output=json`` -> ``{'format', 'virtual_size', 'backing'}``; ValueError on bad JSON."""
+    info = json.loads(text or '')
+    if not isinstance(info, dict) or 'format' not in info:
+        raise ValueError('qemu-img info gave no format')
+    return {'format': info['format'], 'virtual_size': info.get('virtual-size'),
+            'backing': info.get('full-backing-filename') or info.get('backing-filename')}
 
 
 def cmdline_is_vm(argv, pidfile):

@@ -17,15 +17,24 @@ author: labkit.ebpf_rdma contributors (@labkit)
 description:
   - Starts, stops or removes one local QEMU VM whose state lives in O(state_dir)
     (overlay, pidfile, serial console log, SSH keys, known_hosts, port, inventory, ssh_config).
-  - The VM boots the image's kernel and initrd directly (C(-kernel)/C(-initrd)) from its own qcow2
-    overlay whose backing file is the cached base image, which therefore stays clean.
+  - The VM runs on its own qcow2 overlay whose backing file is the cached base image, which therefore
+    stays clean. With O(kernel) and O(initrd) (a debootstrap image) it boots them directly
+    (C(-kernel)/C(-initrd)). Without them (a cloud image, RV(labkit.ebpf_rdma.vm_image#module:boot)=firmware)
+    it boots the disk through firmware (O(firmware)) and gets a per-VM cloud-init NoCloud seed
+    (C(seed/cidata.img), label C(cidata), made with xorriso, genisoimage, mkisofs, mkfs.vfat + mcopy or
+    macOS hdiutil; no loop mount) holding C(meta-data) (instance-id, local-hostname) and C(user-data) with
+    root's authorized key (the VM's own key, C(disable_root false)), the VM's own ed25519 host key
+    (cloud-init C(ssh_keys)), the hostname and the apt files O(guest_apt_sources) and O(guest_apt_conf).
   - SSH is forwarded from a free loopback port (kept across restarts while it is free). The VM's
     authorized key, its SSH host key and its hostname are passed at boot with QEMU C(-fw_cfg) and
     installed by the image's C(labkit-fwcfg) oneshot before C(ssh.service), so no key is baked into
     the shared image and the controller knows the host key beforehand (host key checking stays on).
+    A firmware-booted image gets the same identity from its NoCloud seed instead.
   - With O(accel=auto) the accelerator is chosen by a bounded probe (KVM on Linux, boot the guest
     kernel for at most O(probe_timeout) seconds and look for a late boot message; the verdict is cached
     per host, kernel and QEMU version), hvf on macOS, else tcg. The reason is returned in RV(accel_reason).
+    A firmware boot has no kernel to probe with, so it uses a cached verdict when there is one, else tcg
+    (set O(accel=kvm) to use KVM anyway).
   - The module does not wait for SSH (a module cannot stream progress); the role waits in bounded steps.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -69,11 +78,36 @@ options:
     description: Base qcow2 image (RV(labkit.ebpf_rdma.vm_image#module:disk)); required to create the VM.
     type: path
   kernel:
-    description: Guest kernel; required to create the VM.
+    description:
+      - Guest kernel for a direct kernel boot (with O(initrd)). Empty (with O(initrd) empty too) boots
+        O(disk) through firmware with a cloud-init seed (see the description).
     type: path
   initrd:
-    description: Guest initrd; required to create the VM.
+    description: Guest initrd; given together with O(kernel).
     type: path
+  firmware:
+    description:
+      - Firmware of a kernel-less boot. V(auto) is SeaBIOS on amd64 (QEMU's default; hybrid BIOS/UEFI
+        cloud images boot with it) and UEFI on arm64 (the only way there). V(uefi) boots through edk2
+        (OVMF/AAVMF) from a per-VM copy of its vars template (C(efivars.fd)); the firmware is looked for
+        where Debian (ovmf, qemu-efi-aarch64), Fedora and Homebrew (QEMU's share dir) put it.
+      - Ignored with O(kernel).
+    type: str
+    choices: [auto, bios, uefi]
+    default: auto
+  guest_apt_sources:
+    description:
+      - With a firmware boot, the content of the guest's C(/etc/apt/sources.list.d/debian.sources), written
+        by the seed (which then empties C(/etc/apt/sources.list));
+        RV(labkit.ebpf_rdma.vm_image#module:guest_apt_sources). Empty keeps the image's own sources.
+    type: str
+    default: ''
+  guest_apt_conf:
+    description:
+      - With a firmware boot, the content of the guest's C(/etc/apt/apt.conf.d/90labkit) (proxy,
+        Check-Valid-Until...), written by the seed; RV(labkit.ebpf_rdma.vm_image#module:guest_apt_conf).
+    type: str
+    default: ''
   cpus:
     description: Number of vCPUs.
     type: int
@@ -108,7 +142,7 @@ options:
     type: str
     default: ''
   kernel_cmdline:
-    description: Extra kernel command line arguments.
+    description: Extra kernel command line arguments (direct kernel boot only; a firmware-booted image has its boot loader's).
     type: str
     default: ''
   extra_args:
@@ -128,6 +162,14 @@ EXAMPLES = r'''
     cpus: 2
     memory: 2048
   register: vm
+
+- name: Start a VM from a cached cloud image through UEFI, apt settings from vm_image
+  labkit.ebpf_rdma.qemu_vm:
+    name: cloudvm
+    disk: "{{ cloud.disk }}"
+    firmware: uefi
+    guest_apt_sources: "{{ cloud.guest_apt_sources }}"
+    guest_apt_conf: "{{ cloud.guest_apt_conf }}"
 
 - name: Remove it (keeps the image cache)
   labkit.ebpf_rdma.qemu_vm:
@@ -159,6 +201,15 @@ accel:
 accel_reason:
   description: Why that accelerator was chosen.
   returned: when O(state=started)
+  type: str
+boot:
+  description: How the VM boots, C(kernel) (direct kernel boot), C(bios) or C(uefi) (through firmware, with a NoCloud seed).
+  returned: when O(state=started)
+  type: str
+  sample: kernel
+seed:
+  description: Path of the VM's NoCloud seed image.
+  returned: when O(state=started) and the VM boots through firmware
   type: str
 connection:
   description: Ansible connection variables for the VM (for add_host).
@@ -268,6 +319,9 @@ class VM(object):
         self.inventory = j('inventory.yml')
         self.vm_json = j('vm.json')
         self.port_file = j('port')
+        self.efivars = j('efivars.fd')
+        self.seed_dir = j('seed')
+        self.seed = j('seed/cidata.img')
 
     # ------------------------------------------------------------ reads
     def running_pid(self):
@@ -348,6 +402,9 @@ class VM(object):
         if key in verdicts:
             v = verdicts[key]
             return v['ok'], v['reason'] + ' (cached verdict from %s)' % v.get('when', '?')
+        if not kernel:
+            return False, ('not probed: the image boots through firmware, so there is no guest kernel to probe '
+                           'with, and no verdict is cached; set accel=kvm (local_vm_accel) to use KVM anyway')
         if self.module.check_mode:
             return False, 'KVM probe skipped in check mode'
         timeout = self.module.get_bin_path('timeout')
@@ -381,6 +438,60 @@ class VM(object):
                     hvf = rc == 0 and out.strip() == '1'
         return q.choose_accel(requested, system, host_arch, arch, kvm_ok, kvm_reason, hvf)
 
+    # ------------------------------------------------------------ firmware boot
+    def firmware_files(self, qemu, arch, firmware):
+        """``(code, vars template)`` for a UEFI boot; fails naming the package when there is none."""
+        if firmware != 'uefi':
+            return None
+        share = q.qemu_share_dirs(os.path.realpath(qemu) if qemu else None)
+        found = q.find_firmware(arch, share, os.path.exists)
+        if not found:
+            self.module.fail_json(msg=q.firmware_missing_message(arch, platform.system(), share))
+        return found
+
+    def seed_tool(self):
+        """``(tool, path, mcopy)`` of the first program that can write the seed; fails with the install hint."""
+        for tool, _pkg in q.SEED_TOOLS:
+            if tool == 'hdiutil' and platform.system() != 'Darwin':
+                continue
+            path = self.module.get_bin_path(tool, opt_dirs=['/usr/sbin', '/sbin'])
+            if not path:
+                continue
+            if tool == 'mkfs.vfat':
+                mcopy = self.module.get_bin_path('mcopy')
+                if not mcopy:
+                    continue
+                return tool, path, mcopy
+            return tool, path, None
+        self.module.fail_json(msg='no program to write the cloud-init NoCloud seed of %s was found (xorriso, '
+                                  'genisoimage, mkisofs, or mkfs.vfat with mcopy); install one: apt-get install '
+                                  'xorriso (or genisoimage, or dosfstools mtools)' % self.name)
+
+    def plan_seed(self, hostname, apt_sources, apt_conf):
+        """The seed's files (user-data, meta-data) as file actions, and whether the image must be (re)written."""
+        user_data = q.seed_user_data(hostname, read_text(self.key + '.pub', ''), read_text(self.host_key, ''),
+                                     read_text(self.host_key + '.pub', ''), apt_sources, apt_conf)
+        meta_data = q.seed_meta_data(q.seed_instance_id(self.name, user_data), hostname)
+        actions = [a for a in (
+            plan_file(os.path.join(self.seed_dir, 'user-data'), user_data, 0o600,
+                      'write the seed user-data of %s (identity, apt settings)' % self.name),
+            plan_file(os.path.join(self.seed_dir, 'meta-data'), meta_data, 0o600,
+                      'write the seed meta-data of %s' % self.name)) if a]
+        return actions, bool(actions) or not os.path.exists(self.seed)
+
+    def write_seed(self):
+        """(Re)write seed/cidata.img from seed/user-data and seed/meta-data, through a temporary file."""
+        tool, path, mcopy = self.seed_tool()
+        tmp = self.seed + '.tmp.iso'
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        files = [os.path.join(self.seed_dir, n) for n in ('user-data', 'meta-data')]
+        for argv in q.seed_argvs(tool, path, tmp, files, mcopy):
+            run_checked(self.module, argv, what='writing the NoCloud seed of %s with %s' % (self.name, tool))
+        os.chmod(tmp, 0o600)
+        os.rename(tmp, self.seed)
+        return tool
+
     # ------------------------------------------------------------ files for the user
     def plan_user_files(self, port, host_pub):
         conn = q.connection_vars(self.name, port, self.key, self.known_hosts)
@@ -395,9 +506,13 @@ class VM(object):
         return [a for a in actions if a], conn
 
 
-def desired_config(p, hostname):
+def desired_config(p, hostname, firmware=None):
+    """What the VM runs with (vm.json). The firmware-boot keys exist only for a firmware boot, so the
+    recorded config of a kernel-booted VM stays what it always was (no spurious restart_needed)."""
     cfg = dict((k, p[k]) for k in CONFIG_KEYS if k in p)
     cfg['hostname'] = hostname
+    if firmware:
+        cfg.update(firmware=firmware, guest_apt_sources=p['guest_apt_sources'], guest_apt_conf=p['guest_apt_conf'])
     return cfg
 
 
@@ -412,6 +527,9 @@ def main():
             disk=dict(type='path'),
             kernel=dict(type='path'),
             initrd=dict(type='path'),
+            firmware=dict(type='str', default='auto', choices=['auto', 'bios', 'uefi']),
+            guest_apt_sources=dict(type='str', default=''),
+            guest_apt_conf=dict(type='str', default=''),
             cpus=dict(type='int', default=2),
             memory=dict(type='int', default=2048),
             disk_size=dict(type='str', default='20G'),
@@ -463,7 +581,12 @@ def main():
 
     # ---------------------------------------------------------------- started
     hostname = p['hostname'] or p['name']
-    want = desired_config(p, hostname)
+    firmware = None
+    if not p['kernel']:
+        firmware, why_not = q.choose_firmware(p['firmware'], p['arch'])
+        if why_not:
+            module.fail_json(msg=why_not)
+    want = desired_config(p, hostname, firmware)
     saved = vm.saved()
     if pid:
         port = int(saved.get('ssh_port') or 0)
@@ -474,19 +597,26 @@ def main():
         if restart:
             module.warn('%s runs with other settings than requested (%s); stop and start it to apply them'
                         % (vm.name, ', '.join(sorted(k for k in want if (saved.get('config') or {}).get(k) != want[k]))))
+        running_firmware = (saved.get('config') or {}).get('firmware')
         module.exit_json(**result_for(module, actions, running=True, pid=pid, ssh_port=port,
                                       accel=saved.get('accel'), accel_reason=saved.get('accel_reason'),
                                       connection=conn, inventory=vm.inventory, ssh_config=vm.ssh_config,
-                                      argv=saved.get('argv') or [], restart_needed=restart, **base))
+                                      argv=saved.get('argv') or [], restart_needed=restart,
+                                      boot=running_firmware or 'kernel', **base))
 
-    for opt in ('disk', 'kernel', 'initrd'):
-        if not p[opt]:
-            module.fail_json(msg='%s is required to start %s (state=started); pass the vm_image results' % (opt, vm.name))
+    if not p['disk']:
+        module.fail_json(msg='disk is required to start %s (state=started); pass the vm_image results' % vm.name)
+    if bool(p['kernel']) != bool(p['initrd']):
+        module.fail_json(msg='kernel and initrd go together (a direct kernel boot) or are both empty (a firmware '
+                             'boot of the disk); %s has only %s' % (vm.name, 'kernel' if p['kernel'] else 'initrd'))
+    if firmware and p['kernel_cmdline']:
+        module.fail_json(msg='kernel_cmdline (local_vm_kernel_cmdline) needs a direct kernel boot; %s boots its disk '
+                             'through firmware, whose boot loader has the command line: leave it empty' % vm.name)
     # an existing overlay keeps its base: a rebuilt image does not silently replace a VM's disk
     disk, kernel, initrd = p['disk'], p['kernel'], p['initrd']
     if os.path.exists(vm.overlay) and saved.get('config', {}).get('disk') and saved['config']['disk'] != disk:
         old = saved['config']
-        if not all(os.path.exists(old[k]) for k in ('disk', 'kernel', 'initrd')):
+        if not all(os.path.exists(old[k]) for k in ('disk', 'kernel', 'initrd') if old.get(k)):
             module.fail_json(msg='%s was created from %s, which is no longer in the cache (the image inputs or '
                                  'recipe changed); remove the VM (playbooks/vm-destroy.yml or state=absent) to '
                                  'recreate it from %s' % (vm.name, old['disk'], disk))
@@ -494,7 +624,7 @@ def main():
         disk, kernel, initrd = old['disk'], old['kernel'], old['initrd']
         want.update(disk=disk, kernel=kernel, initrd=initrd)
     for path in (disk, kernel, initrd):
-        if not os.path.exists(path) and not module.check_mode:
+        if path and not os.path.exists(path) and not module.check_mode:
             module.fail_json(msg='%s does not exist; build the image first (labkit.ebpf_rdma.vm_image)' % path)
     arch = p['arch']
     qemu = module.get_bin_path(q.ARCH_INFO[arch]['qemu'])
@@ -516,7 +646,18 @@ def main():
     if not os.path.exists(vm.overlay):
         actions.append(plan_run([qemu_img, 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', disk, vm.overlay,
                                  p['disk_size']], description='create the overlay %s on %s' % (vm.overlay, disk)))
+    pflash = None
+    fw_files = vm.firmware_files(qemu, arch, firmware)
+    if fw_files:
+        pflash = (fw_files[0], vm.efivars)
+        if not os.path.exists(vm.efivars):
+            actions.append(Action('copy', vm.efivars, 'copy the UEFI vars template %s to %s' % (fw_files[1], vm.efivars),
+                                  before=fw_files[1]))
+    if firmware:
+        vm.seed_tool()  # fail before anything is created when no seed can be written
     if module.check_mode:
+        if firmware:
+            actions.append(Action('seed', vm.seed, 'write the NoCloud seed %s' % vm.seed))
         actions.append(Action('start', vm.name, 'start %s' % vm.name))
         module.exit_json(**result_for(module, actions, running=False, **base))
     accel, accel_reason = vm.choose_accel(qemu, arch, kernel)
@@ -524,6 +665,9 @@ def main():
         if action.kind == 'mkdir':
             if not os.path.isdir(vm.dir):  # the KVM probe may have made it
                 os.makedirs(vm.dir, 0o700)
+        elif action.kind == 'copy':
+            shutil.copyfile(action.before, action.target)
+            os.chmod(action.target, 0o600)
         else:
             run_checked(module, action.argv, what=action.description,
                         hint='the overlay must not be smaller than the base image (local_vm_disk_size)'
@@ -534,10 +678,20 @@ def main():
         module.fail_json(msg=why)
     spec = dict(name=vm.name, arch=arch, accel=accel, cpus=p['cpus'], memory_mb=p['memory'], overlay=vm.overlay,
                 kernel=kernel, initrd=initrd, ssh_port=port, serial_log=vm.serial_log, pidfile=vm.pidfile,
-                qmp_socket=vm.qmp, cmdline_extra=p['kernel_cmdline'], extra_args=p['extra_args'],
-                fw_cfg=[('authorized_keys', 'file', vm.key + '.pub'),
-                        ('ssh_host_ed25519_key', 'file', vm.host_key),
-                        ('hostname', 'string', hostname)])
+                qmp_socket=vm.qmp, cmdline_extra=p['kernel_cmdline'], extra_args=p['extra_args'])
+    if firmware:
+        # the identity comes from the NoCloud seed: the image knows nothing of labkit
+        seed_actions, rewrite = vm.plan_seed(hostname, p['guest_apt_sources'], p['guest_apt_conf'])
+        apply_actions(module, seed_actions)
+        actions += seed_actions
+        if rewrite:
+            tool = vm.write_seed()
+            actions.append(Action('seed', vm.seed, 'write the NoCloud seed %s (%s)' % (vm.seed, tool)))
+        spec.update(pflash=pflash, seed=vm.seed)
+    else:
+        spec['fw_cfg'] = [('authorized_keys', 'file', vm.key + '.pub'),
+                          ('ssh_host_ed25519_key', 'file', vm.host_key),
+                          ('hostname', 'string', hostname)]
     argv = q.vm_argv(qemu, spec)
     if os.path.exists(vm.serial_log):
         os.rename(vm.serial_log, vm.serial_log + '.1')
@@ -554,10 +708,11 @@ def main():
     file_actions, conn = vm.plan_user_files(port, read_text(vm.host_key + '.pub', ''))
     apply_actions(module, file_actions)
     new_pid = vm.running_pid()
+    extra = dict(seed=vm.seed) if firmware else {}
     module.exit_json(**result_for(module, actions + file_actions, running=bool(new_pid), pid=new_pid,
                                   ssh_port=port, accel=accel, accel_reason=accel_reason, connection=conn,
                                   inventory=vm.inventory, ssh_config=vm.ssh_config, argv=argv,
-                                  restart_needed=False, **base))
+                                  restart_needed=False, boot=firmware or 'kernel', **dict(base, **extra)))
 
 
 if __name__ == '__main__':

@@ -27,7 +27,14 @@ description:
     an entry that looks valid.
   - Building needs root (debootstrap, chroot, reading the whole rootfs for mkfs) and a Linux host.
     The cached entry is handed to the owner of O(cache_dir).
-  - O(source=cloud_image) (a cloud image configured by cloud-init) is not supported yet and fails.
+  - O(source=cloud_image) takes a cloud image instead (O(cloud_image), a path or an http(s)/file URL,
+    verified against O(cloud_image_checksum)); it is fetched into a temporary file next to the cache
+    entry, its checksum verified, converted to qcow2 when it is not one already (the format is read with
+    C(qemu-img info --output=json)), and the entry renamed into place with its manifest. The key hashes
+    the checksum, the arch and the cloud recipe version. The entry holds only C(disk.qcow2), as the image
+    boots through firmware (RV(boot)=firmware), its kernel and initrd are its own, and it gets its
+    identity and apt settings from a cloud-init NoCloud seed that M(labkit.ebpf_rdma.qemu_vm) writes per
+    VM from RV(guest_apt_sources) and RV(guest_apt_conf). This needs neither root nor Linux (qemu-img only).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -36,7 +43,8 @@ attributes:
   diff_mode:
     support: none
   platform:
-    platforms: linux
+    platforms: [linux, darwin]
+    details: O(source=debootstrap) needs Linux and root; O(source=cloud_image) runs on macOS too.
 options:
   release:
     description: Debian release of the guest.
@@ -54,7 +62,7 @@ options:
   source:
     description:
       - C(debootstrap) builds the image from the distribution's packages.
-      - C(cloud_image) is not supported yet (the module fails saying so).
+      - C(cloud_image) fetches O(cloud_image) (see the description).
     type: str
     choices: [debootstrap, cloud_image]
     default: debootstrap
@@ -67,8 +75,8 @@ options:
     default: []
   bake_trees:
     description:
-      - Directories of the controller copied into the image at build time, such as a Go toolchain that the
-        roles would otherwise copy into every new VM and unpack there under emulation.
+      - Directories of the controller copied into the image at build time (O(source=debootstrap)), such as a Go
+        toolchain that the roles would otherwise copy into every new VM and unpack there under emulation.
       - The cache key covers each tree's content (names, modes, sizes and a sha256 of every file), so a
         changed tree gives a new image.
     type: list
@@ -88,6 +96,9 @@ options:
       - Debian mirror URI used to build and written into the guest's apt sources.
       - V(auto) reads the controller's own apt sources (deb822 C(URIs:) in
         C(/etc/apt/sources.list.d/*.sources), then C(/etc/apt/sources.list)) when the controller runs Debian.
+      - With O(source=cloud_image) the mirror goes into the VM's seed (RV(guest_apt_sources)), not into
+        the cached image; V(auto) on a controller without a Debian mirror, or an empty string, keeps the
+        image's own apt sources.
     type: str
     default: auto
   security_mirror:
@@ -127,13 +138,24 @@ options:
     type: path
     default: ''
   cloud_image:
-    description: Path or URL of a cloud image (with O(source=cloud_image); not supported yet).
+    description:
+      - With O(source=cloud_image) (required then) the image, given as a path, a C(file://) URL or an C(http(s)://)
+        URL (fetched with the environment's proxy settings). Raw or qcow2 (any format qemu-img reads);
+        an image with a backing file is refused. A path must be absolute.
+      - O(release) and O(arch) must say what the image is (the apt sources of the seed name the release).
     type: str
     default: ''
   cloud_image_checksum:
-    description: Checksum of O(cloud_image), C(sha256:<hex>) (with O(source=cloud_image); not supported yet).
+    description:
+      - Checksum of O(cloud_image), C(sha256:<hex>) or C(sha512:<hex>) (what C(sha256sum) prints, e.g.
+        from the vendor's C(SHA256SUMS)); required with O(source=cloud_image). The fetched bytes are
+        verified before anything is cached.
     type: str
     default: ''
+  download_timeout:
+    description: Seconds an http(s) connection may stay silent while fetching O(cloud_image).
+    type: int
+    default: 60
 '''
 
 EXAMPLES = r'''
@@ -149,6 +171,14 @@ EXAMPLES = r'''
     bake_trees:
       - src: /home/me/.cache/labkit-ebpf_rdma/go/go1.27.3.linux-amd64
         dest: /usr/local/lib/labkit/go/go1.27.3
+
+- name: A cloud image from a URL, verified; the VM gets the controller's mirror through its seed
+  labkit.ebpf_rdma.vm_image:
+    source: cloud_image
+    release: bookworm
+    cloud_image: https://images.example.invalid/debian-12-genericcloud-amd64.qcow2
+    cloud_image_checksum: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  register: image
 
 - name: Trixie image with the eBPF/RDMA tool chain baked in
   labkit.ebpf_rdma.vm_image:
@@ -168,11 +198,30 @@ disk:
   returned: always
   type: str
 kernel:
-  description: The guest kernel for C(-kernel).
+  description: The guest kernel for C(-kernel); empty for a cloud image (it boots through firmware).
   returned: always
   type: str
 initrd:
-  description: The guest initrd for C(-initrd).
+  description: The guest initrd for C(-initrd); empty for a cloud image.
+  returned: always
+  type: str
+boot:
+  description: How the image boots, C(kernel) (direct kernel boot) or C(firmware) (BIOS/UEFI, a cloud image).
+  returned: always
+  type: str
+  sample: kernel
+source:
+  description: The image source, debootstrap or cloud_image.
+  returned: always
+  type: str
+guest_apt_sources:
+  description:
+    - The guest's C(/etc/apt/sources.list.d/debian.sources) (deb822) for the resolved mirrors; empty when
+      the image's own sources are kept. Baked into a debootstrap image; written by the seed of a cloud image.
+  returned: always
+  type: str
+guest_apt_conf:
+  description: The guest's C(/etc/apt/apt.conf.d/90labkit) (proxy, Check-Valid-Until, O(apt_conf)); empty when there is nothing to say.
   returned: always
   type: str
 key:
@@ -197,7 +246,7 @@ inputs:
   returned: always
   type: dict
 build_seconds:
-  description: Wall time of the build, per step.
+  description: Wall time of the build (or of the fetch, checksum and conversion of a cloud image), per step.
   returned: when the image was built
   type: dict
 actions:
@@ -216,6 +265,7 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     Action, read_text, host_path, run_checked, result_for)
@@ -316,6 +366,15 @@ def tree_digest(path):
     return digest.hexdigest()
 
 
+def guest_apt_texts(inputs):
+    """``(debian.sources, 90labkit)`` contents of the guest for resolved ``inputs``; '' where there is none."""
+    sources = ''
+    if inputs['mirror']:
+        sources = q.guest_sources(inputs['release'], inputs['mirror'], inputs['security_mirror'])
+    conf = q.guest_apt_conf(inputs['apt_proxy'], inputs['apt_check_valid_until'], inputs['apt_conf'])
+    return sources, conf
+
+
 def mounts_under(path, mountinfo_text):
     """Mount points at or below ``path`` (deepest first), from /proc/self/mounts text."""
     found = []
@@ -341,6 +400,34 @@ class ImageBuilder(object):
 
     # ------------------------------------------------------------ inputs
     def resolve_inputs(self):
+        """The inputs of a debootstrap image (what its key hashes, plus build_* ways to reach them)."""
+        p = self.p
+        apt = self.resolve_apt(keep_image_sources=False)
+        inputs = {
+            'release': p['release'],
+            'arch': p['arch'],
+            'packages': q.normalise_packages(p['bake_packages']),
+            'build_mirror': apt['build_mirror'],
+            'mirror': apt['mirror'],
+            'security_mirror': apt['security_mirror'],
+            'build_proxy': apt['build_proxy'],
+            'apt_proxy': apt['apt_proxy'],
+            'apt_check_valid_until': p['apt_check_valid_until'],
+            'apt_conf': list(p['apt_conf']),
+            'image_size': p['image_size'],
+        }
+        if p['bake_trees']:
+            # only present when used, so that the keys of images without trees stay as they were
+            inputs['trees'] = [{'dest': t['dest'], 'sha256': tree_digest(t['src'])} for t in p['bake_trees']]
+            inputs['build_trees'] = [dict(t) for t in p['bake_trees']]
+        return inputs
+
+    def resolve_apt(self, keep_image_sources):
+        """Mirror, security mirror and proxy: the module's options, V(auto) = the controller's configuration.
+
+        ``keep_image_sources`` (cloud images): an auto mirror the controller does
+        not have means "keep the image's own sources" instead of a failure.
+        """
         p = self.p
         entries = []
         sources_dir = '/etc/apt/sources.list.d'
@@ -355,6 +442,8 @@ class ImageBuilder(object):
         found_mirror, found_security = q.discover_mirrors(entries)
         controller_os = q.os_release_id(read_text('/etc/os-release', ''))
         mirror = p['mirror']
+        if mirror == 'auto' and keep_image_sources:
+            mirror = found_mirror if controller_os == 'debian' and found_mirror else ''
         if mirror == 'auto':
             if controller_os != 'debian' or not found_mirror:
                 self.fail('local_vm_mirror (mirror) is auto but the controller has no Debian mirror in its apt '
@@ -374,24 +463,13 @@ class ImageBuilder(object):
                 if rc == 0:
                     proxy = q.parse_apt_config_dump(out)
             proxy = proxy or q.proxy_from_environ(os.environ) or ''
-        inputs = {
-            'release': p['release'],
-            'arch': p['arch'],
-            'packages': q.normalise_packages(p['bake_packages']),
+        return {
             'build_mirror': mirror,
             'mirror': q.guest_url(mirror),
             'security_mirror': q.guest_url(security),
             'build_proxy': proxy,
             'apt_proxy': q.guest_url(proxy),
-            'apt_check_valid_until': p['apt_check_valid_until'],
-            'apt_conf': list(p['apt_conf']),
-            'image_size': p['image_size'],
         }
-        if p['bake_trees']:
-            # only present when used, so that the keys of images without trees stay as they were
-            inputs['trees'] = [{'dest': t['dest'], 'sha256': tree_digest(t['src'])} for t in p['bake_trees']]
-            inputs['build_trees'] = [dict(t) for t in p['bake_trees']]
-        return inputs
 
     @staticmethod
     def key_inputs(inputs):
@@ -400,23 +478,24 @@ class ImageBuilder(object):
 
     # ------------------------------------------------------------ cache
     @staticmethod
-    def entry_files(path):
+    def entry_files(path, names=q.IMAGE_FILES):
         sizes = {}
-        for name in q.IMAGE_FILES:
+        for name in names:
             try:
                 sizes[name] = os.path.getsize(os.path.join(path, name))
             except OSError:
                 pass
         return sizes
 
-    def entry_valid(self, path, key):
+    def entry_valid(self, path, key, source='debootstrap'):
         # cache files are the user's, not host configuration: no host_path mapping
         try:
             with open(os.path.join(path, 'manifest.json')) as f:
                 manifest = f.read()
         except (IOError, OSError):
             manifest = None
-        return q.manifest_valid(manifest, key, self.entry_files(path))
+        names = q.image_files(source)
+        return q.manifest_valid(manifest, key, self.entry_files(path, names), names)
 
     def safe_rmtree(self, path):
         """Remove a build directory, unmounting anything debootstrap left mounted inside first."""
@@ -512,27 +591,99 @@ class ImageBuilder(object):
             self.configure(rootfs, inputs, bins)
             self.make_disk(rootfs, tmp, inputs, bins)
             self.safe_rmtree(rootfs)
-            manifest = {
-                'key': key,
+            self.commit(tmp, images_dir, final, key, 'debootstrap', {
                 'recipe_version': q.RECIPE_VERSION,
                 'inputs': self.key_inputs(inputs),
-                'files': self.entry_files(tmp),
-                'created': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-                'build_seconds': self.timings,
-            }
-            with open(os.path.join(tmp, 'manifest.json'), 'w') as f:
-                json.dump(manifest, f, indent=2, sort_keys=True)
-            self.hand_over(tmp, images_dir)
-            try:
-                os.rename(tmp, final)
-            except OSError:
-                # another build won the race; keep its entry when it is valid
-                if not self.entry_valid(final, key):
-                    raise
-                self.safe_rmtree(tmp)
+            })
         except BaseException:
             self.safe_rmtree(tmp)
             raise
+
+    def commit(self, tmp, images_dir, final, key, source, manifest):
+        """Write the manifest last and rename the finished ``tmp`` entry into place."""
+        manifest = dict(manifest, key=key, source=source, files=self.entry_files(tmp, q.image_files(source)),
+                        created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), build_seconds=self.timings)
+        with open(os.path.join(tmp, 'manifest.json'), 'w') as f:
+            json.dump(manifest, f, indent=2, sort_keys=True)
+        self.hand_over(tmp, images_dir)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            # another build won the race; keep its entry when it is valid
+            if not self.entry_valid(final, key, source):
+                raise
+            self.safe_rmtree(tmp)
+
+    # ------------------------------------------------------------ cloud image
+    def fetch_cloud(self, cloud, images_dir, final):
+        """Fetch, verify and convert the cloud image into a new entry (atomically, like a build)."""
+        qemu_img = self.module.get_bin_path('qemu-img', opt_dirs=['/opt/homebrew/bin', '/usr/local/bin'])
+        if not qemu_img:
+            self.fail('qemu-img is missing on the controller, it is needed to check and convert the cloud image; '
+                      'install it: apt-get install qemu-utils (macOS: brew install qemu)')
+        tmp = os.path.join(images_dir, '.build-%s-%d' % (os.path.basename(final), os.getpid()))
+        os.makedirs(tmp)
+        try:
+            download = os.path.join(tmp, 'download')
+            t0 = time.time()
+            digest = self.copy_hashed(cloud, download)
+            self.timings['fetch'] = round(time.time() - t0, 1)
+            if digest != cloud['digest']:
+                self.fail('the cloud image %s has %s:%s, not the expected %s:%s: the download is corrupt or '
+                          'cloud_image_checksum (local_vm_cloud_image_checksum) is not the checksum of this image; '
+                          'nothing was cached' % (cloud['where'], cloud['algo'], digest, cloud['algo'], cloud['digest']))
+            out, _err = run_checked(self.module, [qemu_img, 'info', '--output=json', download],
+                                    what='qemu-img info of the cloud image %s' % cloud['where'])
+            try:
+                info = q.parse_qemu_img_info(out)
+            except ValueError as e:
+                self.fail('qemu-img info of the cloud image %s gave no usable answer (%s): %s'
+                          % (cloud['where'], e, out[:200]))
+            if info['backing']:
+                self.fail('the cloud image %s is a %s overlay on %s; give a self-contained image (qemu-img convert '
+                          '-O qcow2 it first)' % (cloud['where'], info['format'], info['backing']))
+            disk = os.path.join(tmp, 'disk.qcow2')
+            t0 = time.time()
+            if info['format'] == 'qcow2':
+                os.rename(download, disk)
+            else:
+                run_checked(self.module, [qemu_img, 'convert', '-f', info['format'], '-O', 'qcow2', download, disk],
+                            what='qemu-img convert of the cloud image (%s) to qcow2' % info['format'])
+                os.unlink(download)
+            self.timings['qcow2'] = round(time.time() - t0, 1)
+            self.commit(tmp, images_dir, final, cloud['key'], 'cloud_image', {
+                'recipe_version': q.CLOUD_RECIPE_VERSION,
+                'inputs': cloud['key_inputs'],
+                'fetched_from': cloud['where'],
+                'format': info['format'],
+                'virtual_size': info['virtual_size'],
+            })
+        except BaseException:
+            self.safe_rmtree(tmp)
+            raise
+
+    def copy_hashed(self, cloud, target):
+        """Copy the image (path or URL) to ``target``; return the hex digest of the bytes."""
+        h = hashlib.new(cloud['algo'])
+        try:
+            if cloud['kind'] == 'path':
+                src = open(cloud['where'], 'rb')
+            else:
+                src = open_url(cloud['where'], timeout=self.p['download_timeout'], http_agent='labkit.ebpf_rdma.vm_image')
+        except Exception as e:  # urllib/ssl raise many kinds; all mean "cannot read it"
+            self.fail('cannot read the cloud image %s: %s; check the path or URL (local_vm_cloud_image) and, for a '
+                      'URL, the proxy settings (http_proxy/https_proxy)' % (cloud['where'], e))
+        try:
+            with open(target, 'wb') as f:
+                while True:
+                    chunk = src.read(1024 * 1024)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    f.write(chunk)
+        finally:
+            src.close()
+        return h.hexdigest()
 
     @staticmethod
     def write(rootfs, path, content, mode):
@@ -567,7 +718,7 @@ class ImageBuilder(object):
 
     def configure(self, rootfs, inputs, bins):
         t0 = time.time()
-        apt_conf = q.guest_apt_conf(inputs['apt_proxy'], inputs['apt_check_valid_until'], inputs['apt_conf'])
+        _sources, apt_conf = guest_apt_texts(inputs)
         files = rootfs_files(inputs['release'], inputs['mirror'], inputs['security_mirror'], apt_conf)
         for path, (content, mode) in sorted(files.items()):
             self.write(rootfs, path, content, mode)
@@ -621,6 +772,66 @@ class ImageBuilder(object):
                 os.chown(os.path.join(dirpath, name), st.st_uid, st.st_gid)
 
 
+def stale_actions(builder, images_dir, final):
+    """Plan removing interrupted builds of this entry and an invalid entry in its place."""
+    actions = []
+    for path in builder.stale_builds(images_dir, os.path.basename(final)):
+        actions.append(Action('remove_dir', path, 'remove the interrupted build %s' % path))
+    if os.path.exists(final):
+        actions.append(Action('remove_dir', final, 'remove the invalid cache entry %s (no or bad manifest)' % final))
+    return actions
+
+
+def cloud_main(module):
+    """source=cloud_image: read (is a valid entry cached?), plan (remove leftovers, fetch), apply."""
+    p = module.params
+    if not p['cloud_image']:
+        module.fail_json(msg='source=cloud_image needs cloud_image (local_vm_cloud_image): the path or the '
+                             'http(s)/file URL of the image')
+    if not p['cloud_image_checksum']:
+        module.fail_json(msg='source=cloud_image needs cloud_image_checksum (local_vm_cloud_image_checksum): '
+                             'sha256:<hex> of the image, from the vendor\'s SHA256SUMS or sha256sum <file>')
+    try:
+        algo, digest = q.parse_checksum(p['cloud_image_checksum'])
+        kind, where = q.cloud_image_location(p['cloud_image'])
+    except ValueError as e:
+        module.fail_json(msg='cloud_image_checksum/cloud_image: %s' % e)
+    if kind == 'path' and not os.path.isabs(where):
+        module.fail_json(msg='cloud_image %r is not an absolute path; give the absolute path of the image file '
+                             '(the local_vm role expands ~) or a URL' % where)
+    builder = ImageBuilder(module)
+    guest = dict(builder.resolve_apt(keep_image_sources=True), release=p['release'],
+                 apt_check_valid_until=p['apt_check_valid_until'], apt_conf=list(p['apt_conf']))
+    sources, conf = guest_apt_texts(guest)
+    key_inputs = {'source': 'cloud_image', 'arch': p['arch'], 'checksum': '%s:%s' % (algo, digest)}
+    key = q.cache_key(key_inputs, q.CLOUD_RECIPE_VERSION)
+    images_dir = os.path.join(p['cache_dir'] or q.user_cache_root(os.environ), 'images')
+    final = os.path.join(images_dir, q.cloud_entry_name(p['arch'], key))
+    out = dict(path=final, disk=os.path.join(final, 'disk.qcow2'), kernel='', initrd='', boot='firmware',
+               source='cloud_image', key=key, arch=p['arch'], release=p['release'], inputs=key_inputs,
+               guest_apt_sources=sources, guest_apt_conf=conf)
+    if builder.entry_valid(final, key, 'cloud_image'):
+        module.exit_json(**result_for(module, [], cached=True, **out))
+    if kind == 'path' and not os.path.isfile(where):
+        module.fail_json(msg='the cloud image %s does not exist (local_vm_cloud_image); give the path of the image '
+                             'file or its URL' % where)
+    actions = stale_actions(builder, images_dir, final)
+    actions.append(Action('fetch', final, 'fetch %s, verify %s:%s... and store it as qcow2 in %s' % (
+        where, algo, digest[:16], final)))
+    if not module.check_mode:
+        if not os.path.isdir(images_dir):
+            os.makedirs(images_dir, 0o755)
+        for action in actions:
+            if action.kind == 'remove_dir':
+                builder.safe_rmtree(action.target)
+        builder.fetch_cloud(dict(kind=kind, where=where, algo=algo, digest=digest, key=key, key_inputs=key_inputs),
+                            images_dir, final)
+    extra = dict(out, cached=False)
+    if builder.timings:
+        extra['build_seconds'] = builder.timings
+    module.exit_json(**result_for(module, actions, **extra))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -641,13 +852,13 @@ def main():
             cache_dir=dict(type='path', default=''),
             cloud_image=dict(type='str', default=''),
             cloud_image_checksum=dict(type='str', default=''),
+            download_timeout=dict(type='int', default=60),
         ),
         supports_check_mode=True,
     )
     p = module.params
     if p['source'] == 'cloud_image':
-        module.fail_json(msg='source=cloud_image is not supported yet: only images built with debootstrap '
-                             '(source=debootstrap, a Linux controller) are implemented; see the local_vm role README')
+        cloud_main(module)
     for pkg in p['bake_packages']:
         if not pkg or any(c in pkg for c in ', \t'):
             module.fail_json(msg='bake_packages entry %r is not a package name (no commas or spaces); '
@@ -665,19 +876,15 @@ def main():
     cache_dir = p['cache_dir'] or q.user_cache_root(os.environ)
     images_dir = os.path.join(cache_dir, 'images')
     final = os.path.join(images_dir, q.image_entry_name(inputs['release'], inputs['arch'], key))
+    sources, conf = guest_apt_texts(inputs)
     out = dict(path=final, disk=os.path.join(final, 'disk.qcow2'), kernel=os.path.join(final, 'vmlinuz'),
-               initrd=os.path.join(final, 'initrd.img'), key=key, arch=inputs['arch'],
-               release=inputs['release'], inputs=key_inputs)
+               initrd=os.path.join(final, 'initrd.img'), boot='kernel', source='debootstrap', key=key,
+               arch=inputs['arch'], release=inputs['release'], inputs=key_inputs,
+               guest_apt_sources=sources, guest_apt_conf=conf)
     if builder.entry_valid(final, key):
         module.exit_json(**result_for(module, [], cached=True, **out))
 
-    actions = []
-    entry = os.path.basename(final)
-    stale = builder.stale_builds(images_dir, entry)
-    for path in stale:
-        actions.append(Action('remove_dir', path, 'remove the interrupted build %s' % path))
-    if os.path.exists(final):
-        actions.append(Action('remove_dir', final, 'remove the invalid cache entry %s (no or bad manifest)' % final))
+    actions = stale_actions(builder, images_dir, final)
     actions.append(Action('build', final, 'build the %s %s image (%d baked packages) into %s' % (
         inputs['release'], inputs['arch'], len(inputs['packages']), final)))
     if not module.check_mode:

@@ -122,6 +122,23 @@ def test_cache_key_changes_with_every_input(change):
     assert q.cache_key(dict(BASE_INPUTS, **change)) != q.cache_key(BASE_INPUTS)
 
 
+def test_debootstrap_cache_key_is_the_one_cached_images_have():
+    # computed with the code before cloud images existed: the same inputs must keep
+    # the same key, or every cached image would be rebuilt
+    assert q.cache_key(BASE_INPUTS) == '7ebcf9e3397e29a8'
+
+
+def test_cloud_cache_key_follows_checksum_arch_and_cloud_recipe(monkeypatch):
+    cloud = {'source': 'cloud_image', 'arch': 'amd64', 'checksum': 'sha256:' + 'a' * 64}
+    k = q.cache_key(cloud, q.CLOUD_RECIPE_VERSION)
+    assert k != q.cache_key(dict(cloud, checksum='sha256:' + 'b' * 64))
+    assert k != q.cache_key(dict(cloud, arch='arm64'), q.CLOUD_RECIPE_VERSION)
+    assert k != q.cache_key(cloud, q.CLOUD_RECIPE_VERSION + 1)
+    monkeypatch.setattr(q, 'RECIPE_VERSION', q.RECIPE_VERSION + 1)  # the debootstrap recipe does not matter
+    assert q.cache_key(cloud, q.CLOUD_RECIPE_VERSION) == k
+    assert q.cloud_entry_name('amd64', k) == 'cloud-amd64-' + k
+
+
 def test_cache_key_changes_with_the_recipe_version(monkeypatch):
     before = q.cache_key(BASE_INPUTS)
     monkeypatch.setattr(q, 'RECIPE_VERSION', q.RECIPE_VERSION + 1)
@@ -137,6 +154,56 @@ def test_manifest_validity():
     assert not q.manifest_valid(manifest, 'other', files)
     assert not q.manifest_valid(manifest, 'abc', dict(files, vmlinuz=1))   # file changed/truncated
     assert not q.manifest_valid(manifest, 'abc', {'disk.qcow2': 10, 'vmlinuz': 2})  # file missing
+
+
+def test_manifest_validity_follows_the_source():
+    cloud = json.dumps({'key': 'abc', 'source': 'cloud_image', 'files': {'disk.qcow2': 10}})
+    assert q.image_files('cloud_image') == ('disk.qcow2',)
+    assert q.manifest_valid(cloud, 'abc', {'disk.qcow2': 10}, q.image_files('cloud_image'))
+    assert not q.manifest_valid(cloud, 'abc', {'disk.qcow2': 9}, q.image_files('cloud_image'))
+    # a disk-only entry is never a valid debootstrap entry (no kernel to boot)
+    assert not q.manifest_valid(cloud, 'abc', {'disk.qcow2': 10}, q.image_files('debootstrap'))
+
+
+@pytest.mark.parametrize('text,expected', [
+    ('sha256:' + 'AB' * 32, ('sha256', 'ab' * 32)),
+    (' sha512:' + 'c' * 128 + ' ', ('sha512', 'c' * 128)),
+])
+def test_parse_checksum(text, expected):
+    assert q.parse_checksum(text) == expected
+
+
+@pytest.mark.parametrize('text,says', [
+    ('a' * 64, 'is not <algorithm>:<hex>'),
+    ('md5:' + 'a' * 32, 'use sha256 or sha512'),
+    ('sha256:' + 'a' * 63, 'is not 64 hex digits'),
+    ('sha256:' + 'g' * 64, 'is not 64 hex digits'),
+    ('', 'is not <algorithm>:<hex>'),
+])
+def test_parse_checksum_says_what_is_wrong(text, says):
+    with pytest.raises(ValueError) as e:
+        q.parse_checksum(text)
+    assert says in str(e.value)
+
+
+def test_cloud_image_location():
+    assert q.cloud_image_location('/i/d.raw') == ('path', '/i/d.raw')
+    assert q.cloud_image_location('~/d.qcow2') == ('path', '~/d.qcow2')
+    assert q.cloud_image_location('file:///i/d.raw') == ('path', '/i/d.raw')
+    assert q.cloud_image_location('file://localhost/i/d.raw') == ('path', '/i/d.raw')
+    assert q.cloud_image_location('https://images.example.invalid/d.qcow2') == ('url', 'https://images.example.invalid/d.qcow2')
+    with pytest.raises(ValueError) as e:
+        q.cloud_image_location('ftp://images.example.invalid/d.qcow2')
+    assert 'scheme ftp is not supported' in str(e.value)
+
+
+def test_parse_qemu_img_info_from_real_output():
+    assert q.parse_qemu_img_info(fixture_text('qemu/qemu-img-info-raw.json')) == {
+        'format': 'raw', 'virtual_size': 3221225472, 'backing': None}
+    assert q.parse_qemu_img_info(fixture_text('qemu/qemu-img-info-qcow2.json'))['format'] == 'qcow2'
+    assert q.parse_qemu_img_info(fixture_text('qemu/qemu-img-info-backing.json'))['backing'] == '/images/base.qcow2'
+    with pytest.raises(ValueError):
+        q.parse_qemu_img_info('qemu-img: Could not open')
 
 
 def test_cache_and_state_roots():
@@ -231,6 +298,140 @@ def test_vm_argv_amd64_tcg():
     assert _opt(argv, '-pidfile') == ['/s/qemu.pid'] and '-daemonize' in argv
     assert _opt(argv, '-serial') == ['file:/s/serial.log']
     assert _opt(argv, '-drive') == ['file=/s/disk.qcow2,if=none,id=hd0,format=qcow2,discard=unmap']
+
+
+def test_vm_argv_of_a_kernel_boot_is_the_one_running_vms_have():
+    # the real command line of a devvm started before cloud images existed: the same
+    # spec must give it byte for byte (else running VMs would be flagged restart_needed)
+    real = q.split_proc_cmdline(fixture_text('qemu/proc-cmdline-qemu.bin').encode('utf-8'))
+    img = '/root/.cache/labkit-ebpf_rdma/images/bookworm-amd64-d841029573415799/'
+    st = '/root/.local/state/labkit-ebpf_rdma/vms/devvm/'
+    spec = dict(name='devvm', arch='amd64', accel='tcg', cpus=2, memory_mb=2048, overlay=st + 'disk.qcow2',
+                kernel=img + 'vmlinuz', initrd=img + 'initrd.img', ssh_port=48571, serial_log=st + 'serial.log',
+                pidfile=st + 'qemu.pid', qmp_socket=st + 'qmp.sock', cmdline_extra='', extra_args=[],
+                fw_cfg=[('authorized_keys', 'file', st + 'id_ed25519.pub'),
+                        ('ssh_host_ed25519_key', 'file', st + 'ssh_host_ed25519_key'),
+                        ('hostname', 'string', 'devvm')])
+    assert q.vm_argv('/usr/bin/qemu-system-x86_64', spec) == real
+
+
+FW_SPEC = dict(SPEC, kernel='', initrd='', fw_cfg=[], seed='/s/seed/cidata.img')
+
+
+def test_vm_argv_bios_boot_has_no_kernel_and_attaches_the_seed():
+    argv = q.vm_argv('/usr/bin/qemu-system-x86_64', FW_SPEC)
+    for flag in ('-kernel', '-initrd', '-append', '-fw_cfg'):
+        assert flag not in argv
+    assert _opt(argv, '-drive') == ['file=/s/disk.qcow2,if=none,id=hd0,format=qcow2,discard=unmap',
+                                    'file=/s/seed/cidata.img,if=none,id=cidata,format=raw,readonly=on']
+    assert _opt(argv, '-device')[:2] == ['virtio-blk-pci,drive=hd0,bootindex=0', 'virtio-blk-pci,drive=cidata']
+
+
+def test_vm_argv_uefi_boot_uses_the_firmware_and_the_vms_own_vars():
+    argv = q.vm_argv('qemu-system-aarch64', dict(FW_SPEC, arch='arm64', pflash=('/fw/CODE.fd', '/s/efivars.fd')))
+    assert _opt(argv, '-M') == ['virt']
+    assert _opt(argv, '-drive')[:2] == ['if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd',
+                                        'if=pflash,format=raw,unit=1,file=/s/efivars.fd']
+    assert '-kernel' not in argv and '-bios' not in argv
+
+
+# ---------------------------------------------------------------- firmware lookup
+
+def test_find_firmware_prefers_the_distribution_then_qemus_share_dir():
+    share = q.qemu_share_dirs('/opt/homebrew/Cellar/qemu/9.1.0/bin/qemu-system-aarch64')
+    assert share[0] == '/opt/homebrew/Cellar/qemu/9.1.0/share/qemu' and '/opt/homebrew/share/qemu' in share
+    brew = {'/opt/homebrew/Cellar/qemu/9.1.0/share/qemu/edk2-aarch64-code.fd',
+            '/opt/homebrew/Cellar/qemu/9.1.0/share/qemu/edk2-arm-vars.fd'}
+    assert q.find_firmware('arm64', share, brew.__contains__) == (
+        '/opt/homebrew/Cellar/qemu/9.1.0/share/qemu/edk2-aarch64-code.fd',
+        '/opt/homebrew/Cellar/qemu/9.1.0/share/qemu/edk2-arm-vars.fd')
+    debian = {'/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_VARS_4M.fd',
+              '/usr/share/OVMF/OVMF_CODE.fd', '/usr/share/OVMF/OVMF_VARS.fd'}
+    assert q.find_firmware('amd64', q.qemu_share_dirs('/usr/bin/qemu-system-x86_64'), debian.__contains__) == (
+        '/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_VARS_4M.fd')
+    # code without its vars template is no use
+    assert q.find_firmware('amd64', [], {'/usr/share/OVMF/OVMF_CODE_4M.fd'}.__contains__) is None
+
+
+def test_missing_firmware_names_the_package():
+    msg = q.firmware_missing_message('arm64', 'Linux', [])
+    assert 'apt-get install qemu-efi-aarch64' in msg and '/usr/share/AAVMF/AAVMF_CODE.fd' in msg
+    assert 'apt-get install ovmf' in q.firmware_missing_message('amd64', 'Linux', [])
+    assert 'brew install qemu' in q.firmware_missing_message('amd64', 'Darwin', ['/opt/homebrew/share/qemu'])
+
+
+def test_choose_firmware():
+    assert q.choose_firmware('auto', 'amd64') == ('bios', None)
+    assert q.choose_firmware('auto', 'arm64') == ('uefi', None)
+    assert q.choose_firmware('uefi', 'amd64') == ('uefi', None)
+    fw, err = q.choose_firmware('bios', 'arm64')
+    assert fw is None and 'UEFI only' in err and 'local_vm_firmware' in err
+
+
+# ---------------------------------------------------------------- NoCloud seed
+
+PRIV = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n'
+
+
+def _cloud_config(text):
+    assert text.startswith('#cloud-config\n')
+    doc = json.loads(text.split('\n', 1)[1])
+    yaml = pytest.importorskip('yaml')
+    assert yaml.safe_load(text) == doc  # what cloud-init reads (YAML) is the same document
+    return doc
+
+
+def test_seed_user_data_gives_root_the_vms_keys_and_the_apt_files():
+    sources = q.guest_sources('bookworm', 'http://10.0.2.2:3142/debian', '')
+    conf = q.guest_apt_conf('http://10.0.2.2:3142', False, ['APT::Install-Recommends "false";'])
+    doc = _cloud_config(q.seed_user_data('devvm', 'ssh-ed25519 AAAAroot labkit-devvm\n', PRIV,
+                                         'ssh-ed25519 AAAAhost labkit-devvm\n', sources, conf))
+    assert doc['hostname'] == 'devvm' and doc['preserve_hostname'] is False
+    assert doc['disable_root'] is False and doc['users'] == [] and doc['ssh_pwauth'] is False
+    assert doc['ssh_authorized_keys'] == ['ssh-ed25519 AAAAroot labkit-devvm']
+    assert doc['ssh_keys'] == {'ed25519_private': PRIV, 'ed25519_public': 'ssh-ed25519 AAAAhost labkit-devvm'}
+    assert doc['ssh_genkeytypes'] == [] and doc['ssh_deletekeys'] is True
+    files = dict((f['path'], f['content']) for f in doc['write_files'])
+    assert files['/etc/apt/sources.list.d/debian.sources'] == sources
+    assert files['/etc/apt/sources.list'].startswith('# labkit')
+    assert files['/etc/apt/apt.conf.d/90labkit'] == (
+        'Acquire::http::Proxy "http://10.0.2.2:3142";\nAcquire::Check-Valid-Until "false";\n'
+        'APT::Install-Recommends "false";\n')
+    assert doc['apt'] == {'preserve_sources_list': True}
+
+
+def test_seed_user_data_without_apt_settings_keeps_the_images_sources():
+    doc = _cloud_config(q.seed_user_data('vm', 'ssh-ed25519 A k', PRIV, 'ssh-ed25519 B k'))
+    assert 'write_files' not in doc
+
+
+def test_seed_user_data_cannot_be_broken_by_its_values():
+    doc = _cloud_config(q.seed_user_data('vm', 'ssh-ed25519 A k', PRIV, 'ssh-ed25519 B k', '',
+                                         'X "a: b"\n- [c]\n#d\n'))
+    assert doc['write_files'][0]['content'] == 'X "a: b"\n- [c]\n#d\n'
+
+
+def test_seed_meta_data_and_instance_id():
+    iid = q.seed_instance_id('devvm', 'U1')
+    assert iid.startswith('labkit-devvm-') and iid == q.seed_instance_id('devvm', 'U1')
+    assert iid != q.seed_instance_id('devvm', 'U2')
+    assert json.loads(q.seed_meta_data(iid, 'devvm')) == {'instance-id': iid, 'local-hostname': 'devvm'}
+
+
+def test_seed_argvs_for_each_tool():
+    files = ['/s/seed/user-data', '/s/seed/meta-data']
+    assert q.seed_argvs('xorriso', '/usr/bin/xorriso', '/s/o', files) == [
+        ['/usr/bin/xorriso', '-as', 'mkisofs', '-quiet', '-output', '/s/o', '-volid', 'cidata', '-joliet', '-rock']
+        + files]
+    assert q.seed_argvs('genisoimage', '/usr/bin/genisoimage', '/s/o', files)[0][-6:] == [
+        '-volid', 'cidata', '-joliet', '-rock'] + files
+    assert q.seed_argvs('mkfs.vfat', '/sbin/mkfs.vfat', '/s/o', files, '/usr/bin/mcopy') == [
+        ['/sbin/mkfs.vfat', '-n', 'CIDATA', '-C', '/s/o', '1024'],
+        ['/usr/bin/mcopy', '-i', '/s/o', '/s/seed/user-data', '::user-data'],
+        ['/usr/bin/mcopy', '-i', '/s/o', '/s/seed/meta-data', '::meta-data']]
+    assert q.seed_argvs('hdiutil', '/usr/bin/hdiutil', '/s/o', files)[0][-3:] == ['-o', '/s/o', '/s/seed']
+    with pytest.raises(ValueError):
+        q.seed_argvs('dd', '/bin/dd', '/s/o', files)
 
 
 def test_vm_argv_arm64_tcg_uses_virt_and_cheap_pauth():

@@ -201,6 +201,7 @@ def test_auto_accel_probes_kvm_and_falls_back_to_tcg_on_pvm(module_runner, world
     assert probe[1:4] == ('-s', 'KILL', '7') and '-accel' in probe and 'kvm' in probe
     argv = world.procs[FAKE_PID]
     assert argv[argv.index('-accel') + 1] == 'tcg,thread=multi' and argv[argv.index('-cpu') + 1] == 'max'
+    assert res['boot'] == 'kernel' and '-kernel' in argv and 'seed' not in res
     verdicts = json.loads((world.tmp / 'cache' / 'accel-probe.json').read_text())
     assert list(verdicts) == [q.probe_cache_key('ctl', os.uname()[2], '7.2.22', 'amd64')]
     # the verdict is cached: no second probe
@@ -269,3 +270,173 @@ def test_overlay_on_a_vanished_base_image_fails_with_the_fix(module_runner, worl
     res = module_runner(qemu_vm, world.args(disk=str(new / 'disk.qcow2'), kernel=str(new / 'vmlinuz'),
                                             initrd=str(new / 'initrd.img')), commands=world.commands())
     assert res['failed'] and 'vm-destroy.yml' in res['msg']
+
+
+# ---------------------------------------------------------------- firmware boot (cloud images)
+
+class CloudWorld(World):
+    """A cloud-image entry (disk only), fake edk2 files and a seed writer."""
+
+    def __init__(self, tmp_path, monkeypatch, **kw):
+        super(CloudWorld, self).__init__(tmp_path, monkeypatch, **kw)
+        self.cloud = tmp_path / 'cache' / 'images' / 'cloud-amd64-k'
+        self.cloud.mkdir(parents=True)
+        (self.cloud / 'disk.qcow2').write_text('cloud disk')
+        fw = tmp_path / 'fw'
+        fw.mkdir()
+        (fw / 'CODE.fd').write_text('code')
+        (fw / 'VARS.fd').write_text('vars template')
+        self.fw = fw
+        monkeypatch.setattr(qemu_vm.q, 'UEFI_FIRMWARE', {'amd64': ((str(fw / 'CODE.fd'), str(fw / 'VARS.fd')),),
+                                                         'arm64': ((str(fw / 'CODE.fd'), str(fw / 'VARS.fd')),)})
+        monkeypatch.setattr(qemu_vm.q, 'HOMEBREW_QEMU_SHARE', ())
+        self.seeds = []
+
+    def args(self, **kw):
+        a = dict(name='cloudvm', state_dir=str(self.state), cache_dir=str(self.tmp / 'cache'),
+                 disk=str(self.cloud / 'disk.qcow2'), kernel='', initrd='', accel='tcg', firmware='uefi',
+                 guest_apt_sources='Types: deb\nURIs: http://mirror.example.invalid/debian\n',
+                 guest_apt_conf='Acquire::Check-Valid-Until "false";\n')
+        a.update(kw)
+        return a
+
+    def xorriso(self, argv, **kw):
+        out = argv[argv.index('-output') + 1]
+        files = argv[argv.index('-rock') + 1:]
+        self.seeds.append(dict((os.path.basename(f), open(f).read()) for f in files))
+        with open(out, 'w') as f:
+            f.write('iso')
+        return 0, '', ''
+
+    def commands(self, probe=None):
+        cmds = super(CloudWorld, self).commands(probe)
+        cmds.table.insert(0, (lambda a: a[0] == '/usr/bin/xorriso', self.xorriso))
+        return cmds
+
+
+@pytest.fixture
+def cloud(tmp_path, monkeypatch):
+    return CloudWorld(tmp_path, monkeypatch)
+
+
+def test_firmware_boot_writes_a_seed_with_the_vms_identity(module_runner, cloud):
+    cmds = cloud.commands()
+    res = module_runner(qemu_vm, cloud.args(), commands=cmds)
+    assert res['changed'] is True and res['running'] is True and res['boot'] == 'uefi'
+    st = cloud.state
+    argv = cloud.procs[FAKE_PID]
+    for flag in ('-kernel', '-initrd', '-append', '-fw_cfg'):
+        assert flag not in argv
+    assert 'if=pflash,format=raw,unit=0,readonly=on,file=%s' % (cloud.fw / 'CODE.fd') in argv
+    assert 'if=pflash,format=raw,unit=1,file=%s' % (st / 'efivars.fd') in argv
+    assert (st / 'efivars.fd').read_text() == 'vars template'  # the VM's own copy
+    assert 'file=%s,if=none,id=cidata,format=raw,readonly=on' % (st / 'seed' / 'cidata.img') in argv
+    assert res['seed'] == str(st / 'seed' / 'cidata.img') and (st / 'seed' / 'cidata.img').exists()
+    seed = cloud.seeds[0]
+    doc = json.loads(seed['user-data'].split('\n', 1)[1])
+    assert doc['ssh_authorized_keys'] == [(st / 'id_ed25519.pub').read_text().strip()]
+    assert doc['ssh_keys']['ed25519_private'] == (st / 'ssh_host_ed25519_key').read_text()
+    assert doc['ssh_keys']['ed25519_public'] == (st / 'ssh_host_ed25519_key.pub').read_text().strip()
+    assert doc['hostname'] == 'cloudvm' and doc['disable_root'] is False
+    files = dict((f['path'], f['content']) for f in doc['write_files'])
+    assert files['/etc/apt/sources.list.d/debian.sources'].startswith('Types: deb\nURIs: http://mirror.example.invalid')
+    assert json.loads(seed['meta-data'])['local-hostname'] == 'cloudvm'
+    assert oct(os.stat(str(st / 'seed' / 'user-data')).st_mode & 0o777) == '0o600'
+    # the known host key is the one the seed gives the guest
+    assert (st / 'known_hosts').read_text().split()[2] == doc['ssh_keys']['ed25519_public'].split()[1]
+    # running: nothing to do
+    cmds2 = cloud.commands()
+    res2 = module_runner(qemu_vm, cloud.args(), commands=cmds2)
+    assert res2['changed'] is False and res2['restart_needed'] is False and cmds2.calls == []
+    assert res2['boot'] == 'uefi'
+    # other apt settings for a running VM: reported, not applied
+    res3 = module_runner(qemu_vm, cloud.args(guest_apt_conf=''), commands=cloud.commands())
+    assert res3['changed'] is False and res3['restart_needed'] is True
+
+
+def test_firmware_boot_restart_keeps_the_seed_and_the_vars(module_runner, cloud):
+    module_runner(qemu_vm, cloud.args(), commands=cloud.commands())
+    (cloud.state / 'efivars.fd').write_text('vars written by the guest')
+    module_runner(qemu_vm, cloud.args(state='stopped'), commands=cloud.commands())
+    cmds = cloud.commands()
+    res = module_runner(qemu_vm, cloud.args(), commands=cmds)
+    assert res['running'] is True and cmds.ran('/usr/bin/xorriso') == [] and len(cloud.seeds) == 1
+    assert (cloud.state / 'efivars.fd').read_text() == 'vars written by the guest'
+    # a changed setting at the next start rewrites the seed, with a new instance-id
+    module_runner(qemu_vm, cloud.args(state='stopped'), commands=cloud.commands())
+    module_runner(qemu_vm, cloud.args(guest_apt_conf=''), commands=cloud.commands())
+    assert len(cloud.seeds) == 2
+    iids = [json.loads(sd['meta-data'])['instance-id'] for sd in cloud.seeds]
+    assert iids[0] != iids[1]
+
+
+def test_bios_boot_on_amd64_by_default(module_runner, cloud):
+    res = module_runner(qemu_vm, cloud.args(firmware='auto'), commands=cloud.commands())
+    argv = cloud.procs[FAKE_PID]
+    assert res['boot'] == 'bios' and not any('pflash' in a for a in argv)
+    assert 'virtio-blk-pci,drive=hd0,bootindex=0' in argv and not (cloud.state / 'efivars.fd').exists()
+
+
+def test_firmware_check_mode_plans_the_seed_and_creates_nothing(module_runner, cloud):
+    cmds = cloud.commands()
+    res = module_runner(qemu_vm, cloud.args(), commands=cmds, check_mode=True)
+    assert res['changed'] is True and res['actions'][-2:] == [
+        'write the NoCloud seed %s' % (cloud.state / 'seed' / 'cidata.img'), 'start cloudvm']
+    assert any(a.startswith('copy the UEFI vars template') for a in res['actions'])
+    assert not cloud.state.exists() and cmds.calls == []
+
+
+def test_missing_uefi_firmware_names_the_package(module_runner, cloud, monkeypatch):
+    monkeypatch.setattr(qemu_vm.q, 'UEFI_FIRMWARE', {'amd64': (), 'arm64': ()})
+    res = module_runner(qemu_vm, cloud.args(), commands=cloud.commands())
+    assert res['failed'] and 'apt-get install ovmf' in res['msg'] and not cloud.procs
+
+
+def test_no_seed_writer_fails_before_anything(module_runner, cloud):
+    cmds = cloud.commands()
+    res = module_runner(qemu_vm, cloud.args(), commands=cmds,
+                        bins={'xorriso': None, 'genisoimage': None, 'mkisofs': None, 'mkfs.vfat': None})
+    assert res['failed'] and 'apt-get install xorriso' in res['msg']
+    assert not cloud.state.exists() and cmds.calls == []
+
+
+def test_vfat_seed_when_no_iso_tool(module_runner, cloud):
+    made = []
+
+    def mkfs(argv, **kw):
+        open(argv[-2], 'w').close()
+        made.append(argv)
+        return 0, '', ''
+    cmds = cloud.commands()
+    cmds.table.insert(0, (lambda a: a[0] == '/usr/bin/mkfs.vfat', mkfs))
+    cmds.table.insert(0, (lambda a: a[0] == '/usr/bin/mcopy', (0, '', '')))
+    res = module_runner(qemu_vm, cloud.args(), commands=cmds, bins={'xorriso': None, 'genisoimage': None, 'mkisofs': None})
+    assert res['running'] and made[0][1:3] == ('-n', 'CIDATA')
+    assert [c[-1] for c in cmds.ran('/usr/bin/mcopy')] == ['::user-data', '::meta-data']
+
+
+def test_arm64_cannot_boot_bios(module_runner, cloud):
+    res = module_runner(qemu_vm, cloud.args(arch='arm64', firmware='bios'), commands=cloud.commands())
+    assert res['failed'] and 'UEFI only' in res['msg']
+
+
+def test_kernel_without_initrd_and_cmdline_without_kernel_fail(module_runner, cloud):
+    res = module_runner(qemu_vm, cloud.args(kernel=str(cloud.image / 'vmlinuz')), commands=cloud.commands())
+    assert res['failed'] and 'kernel and initrd go together' in res['msg']
+    res = module_runner(qemu_vm, cloud.args(kernel_cmdline='quiet'), commands=cloud.commands())
+    assert res['failed'] and 'needs a direct kernel boot' in res['msg']
+
+
+def test_firmware_boot_with_auto_accel_does_not_probe_without_a_kernel(module_runner, cloud):
+    cloud.kvm.write_text('')
+    cmds = cloud.commands()
+    res = module_runner(qemu_vm, cloud.args(accel='auto'), commands=cmds)
+    assert res['accel'] == 'tcg' and 'no guest kernel to probe' in res['accel_reason']
+    assert cmds.ran('/usr/bin/timeout') == []
+
+
+def test_kernel_boot_records_the_same_config_as_before(module_runner, world):
+    # vm.json of a kernel-booted VM must not grow firmware keys (restart_needed on upgrade)
+    module_runner(qemu_vm, world.args(), commands=world.commands())
+    saved = json.loads((world.state / 'vm.json').read_text())
+    assert sorted(saved['config']) == sorted(qemu_vm.CONFIG_KEYS)
