@@ -52,6 +52,7 @@ class CallbackModule(CallbackBase):
 
     def _open(self, task, prefix=''):
         self._close()
+        # get_name() already starts with the role's name
         role = task._role.get_name() if task._role else ''
         self.current = (prefix + task.get_name(), role, time.time())
 
@@ -73,4 +74,4 @@ class CallbackModule(CallbackBase):
         total = sum(t['seconds'] for t in self.times)
         self._display.display('task times: %d tasks, %.0f s in tasks; slowest:' % (len(self.times), total))
         for t in sorted(self.times, key=lambda t: -t['seconds'])[:12]:
-            self._display.display('  %6.1f s  %s%s' % (t['seconds'], t['role'] + ' : ' if t['role'] else '', t['task']))
+            self._display.display('  %6.1f s  %s' % (t['seconds'], t['task']))
