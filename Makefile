@@ -5,6 +5,9 @@
 #   make test        the whole test suite (what .ci/run runs): test-static, then test-vm
 # Parts: test-static (unit, changelog-lint, docs, lint, sanity, build: minutes, no VM)
 #        test-vm     (Molecule scenarios default and unbaked on real QEMU VMs: tens of minutes)
+#   make test-matrix the guest matrix (release x arch) on real QEMU VMs, one scenario after the
+#                    other: default (bookworm-amd64) trixie-amd64 bookworm-arm64 trixie-arm64;
+#                    an emulated-architecture cell takes much longer (see README "Verified where")
 
 PYTHON ?= python3
 VENV   ?= $(CURDIR)/.venv
@@ -18,13 +21,16 @@ export PATH := $(BIN):$(PATH)
 MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
 
-.PHONY: venv host-deps test test-static test-vm unit sanity lint docs build changelog-lint
+.PHONY: venv host-deps test test-static test-vm test-matrix unit sanity lint docs build changelog-lint
 
 venv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 
-HOST_PACKAGES = shellcheck qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client
+# qemu-system-arm, qemu-user-static and binfmt-support: the arm64 cells of test-matrix on an
+# x86-64 controller (and the amd64 ones on an arm64 controller)
+HOST_PACKAGES = shellcheck qemu-system-x86 qemu-system-arm qemu-user-static binfmt-support \
+		qemu-utils debootstrap e2fsprogs openssh-client
 
 host-deps:
 	@if command -v apt-get >/dev/null; then \
@@ -43,6 +49,17 @@ test-static: unit changelog-lint docs lint sanity build
 # Real QEMU VMs (see molecule/ and .config/molecule/config.yml).
 test-vm:
 	$(BIN)/molecule test --all
+
+# The guest matrix, one VM at a time; every cell runs even when one fails, then a table of
+# cell, result and wall time is printed and the target fails if any cell failed.
+# MATRIX="trixie-amd64 bookworm-arm64" make test-matrix runs a subset.
+MATRIX ?= default trixie-amd64 bookworm-arm64 trixie-arm64
+
+test-matrix:
+	@rm -f $(OUT)/matrix.txt; mkdir -p $(OUT); for s in $(MATRIX); do \
+	  t0=$$(date +%s); $(BIN)/molecule test -s $$s; rc=$$?; \
+	  printf '%-16s %-6s %6s s\n' $$s $$( [ $$rc = 0 ] && echo pass || echo FAIL ) $$(( $$(date +%s) - t0 )) >> $(OUT)/matrix.txt; \
+	done; echo; printf '%-16s %-6s %8s\n' scenario result wall; cat $(OUT)/matrix.txt; ! grep -q FAIL $(OUT)/matrix.txt
 
 unit:
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
