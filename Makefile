@@ -5,6 +5,10 @@
 #   make test        the whole test suite (what .ci/run runs): test-static, then test-vm
 # Parts: test-static (unit, changelog-lint, docs, lint, sanity, build: minutes, no VM)
 #        test-vm     (Molecule scenarios default and unbaked on real QEMU VMs: tens of minutes)
+#   make test-matrix the guest matrix (release x arch) on real QEMU VMs, one scenario after the
+#                    other: default (bookworm-amd64) trixie-amd64 bookworm-arm64 trixie-arm64;
+#                    an emulated-architecture cell takes much longer (see README "Verified where")
+#   make test-project the fixture project built and tested in a VM (Molecule scenario project)
 
 PYTHON ?= python3
 VENV   ?= $(CURDIR)/.venv
@@ -18,15 +22,18 @@ export PATH := $(BIN):$(PATH)
 MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
 
-.PHONY: venv host-deps test test-static test-vm unit sanity lint docs build changelog-lint
+.PHONY: venv host-deps test test-static test-vm test-project test-matrix unit sanity lint docs build changelog-lint
 
 venv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 
-# the cloud_image integration run: its fixture image (dosfstools mtools fdisk systemd-boot-efi), the seed (xorriso), UEFI (ovmf)
-HOST_PACKAGES = shellcheck qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client \
-                xorriso ovmf dosfstools mtools fdisk systemd-boot-efi
+# qemu-system-arm, qemu-user-static and binfmt-support: the arm64 cells of test-matrix on an
+# x86-64 controller (and the amd64 ones on an arm64 controller); the cloud_image integration
+# run: its fixture image (dosfstools mtools fdisk systemd-boot-efi), the seed (xorriso), UEFI (ovmf)
+HOST_PACKAGES = shellcheck qemu-system-x86 qemu-system-arm qemu-user-static binfmt-support \
+		qemu-utils debootstrap e2fsprogs openssh-client \
+		xorriso ovmf dosfstools mtools fdisk systemd-boot-efi
 
 host-deps:
 	@if command -v apt-get >/dev/null; then \
@@ -42,9 +49,27 @@ test: test-static test-vm
 
 test-static: unit changelog-lint docs lint sanity build
 
-# Real QEMU VMs (see molecule/ and .config/molecule/config.yml).
+# Real QEMU VMs (see molecule/ and .config/molecule/config.yml): the scenarios CI runs. The
+# other cells of the guest matrix are `make test-matrix`; the fixture project build is
+# `make test-project`.
+VM_SCENARIOS ?= default unbaked
+
 test-vm:
-	$(BIN)/molecule test --all
+	@set -e; for s in $(VM_SCENARIOS); do $(BIN)/molecule test -s $$s; done
+
+test-project:
+	$(BIN)/molecule test -s project
+
+# The guest matrix, one VM at a time; every cell runs even when one fails, then a table of
+# cell, result and wall time is printed and the target fails if any cell failed.
+# MATRIX="trixie-amd64 bookworm-arm64" make test-matrix runs a subset.
+MATRIX ?= default trixie-amd64 bookworm-arm64 trixie-arm64
+
+test-matrix:
+	@rm -f $(OUT)/matrix.txt; mkdir -p $(OUT); for s in $(MATRIX); do \
+	  t0=$$(date +%s); $(BIN)/molecule test -s $$s; rc=$$?; \
+	  printf '%-16s %-6s %6s s\n' $$s $$( [ $$rc = 0 ] && echo pass || echo FAIL ) $$(( $$(date +%s) - t0 )) >> $(OUT)/matrix.txt; \
+	done; echo; printf '%-16s %-6s %8s\n' scenario result wall; cat $(OUT)/matrix.txt; ! grep -q FAIL $(OUT)/matrix.txt
 
 unit:
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit

@@ -153,25 +153,43 @@ SHOW_AVAILABLE = 5
 # reads
 
 def resolve_host_link(path, max_hops=40):
-    """Follow the symlink chain of host ``path`` inside common.HOST_ROOT.
+    """Follow the symlinks of host ``path`` inside common.HOST_ROOT, component by component.
 
-    Returns ``(first_target, resolved_host_path)``: the text of the first
-    link (None when ``path`` is not a symlink) and the final path as seen
-    through :func:`common.host_path` (absolute targets are re-rooted).
+    Returns ``(first_target, resolved_host_path)``: the text of the link at
+    ``path`` itself (None when it is not a symlink) and the final path as seen
+    through :func:`common.host_path` (absolute targets are re-rooted). Every
+    component is resolved, not only the last one: on merged-/usr systems
+    (Debian 13) ``/lib`` is a link to ``usr/lib`` and
+    ``/lib/modules/<release>/build`` is the relative link
+    ``../../../src/linux-headers-<release>``, which only lands in ``/usr/src``
+    when ``..`` is taken from the real directory ``/usr/lib/modules/<release>``.
     """
-    current = common.host_path(path)
-    first = None
-    for _hop in range(max_hops):
-        if not os.path.islink(current):
-            return first, current
-        target = os.readlink(current)
-        if first is None:
-            first = target
-        if os.path.isabs(target):
-            current = common.host_path(target)
-        else:
-            current = os.path.normpath(os.path.join(os.path.dirname(current), target))
-    return first, current
+    link = common.host_path(path)
+    first = os.readlink(link) if os.path.islink(link) else None
+    pending = [c for c in path.split('/') if c]
+    done = '/'
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part == '.':
+            continue
+        if part == '..':
+            done = os.path.dirname(done)
+            continue
+        candidate = os.path.join(done, part)
+        real = common.host_path(candidate)
+        if os.path.islink(real):
+            hops += 1
+            if hops > max_hops:
+                # a loop: report where it was given up
+                return first, real
+            target = os.readlink(real)
+            if os.path.isabs(target):
+                done = '/'
+            pending = [c for c in target.split('/') if c] + pending
+            continue
+        done = candidate
+    return first, common.host_path(done)
 
 
 def inspect_build_dir(release):

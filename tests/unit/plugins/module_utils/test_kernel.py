@@ -180,12 +180,24 @@ def test_bpftool_features_by_version():
     assert set(kernel.bpftool_features(None).values()) == {False}
 
 
+def test_parse_bpftool_75_captures():
+    # Debian 13 trixie (bpftool 7.5.0, libbpf 1.5), captured on a real VM
+    from_json = kernel.parse_bpftool_version(json_text=fixture_text('kernel/bpftool-7.5-version.json'))
+    assert from_json == {'version': '7.5.0', 'libbpf_version': '1.5', 'build_features': {
+        'libbfd': False, 'llvm': False, 'skeletons': False, 'bootstrap': False}}
+    from_text = kernel.parse_bpftool_version(text=fixture_text('kernel/bpftool-7.5-version.txt'))
+    assert from_text['version'] == '7.5.0' and from_text['libbpf_version'] == '1.5'
+
+
 def test_bpftool_features_prog_help_is_the_authority():
     help_71 = fixture_text('kernel/bpftool-7.1-prog-help.txt')
+    help_75 = fixture_text('kernel/bpftool-7.5-prog-help.txt')
+    assert kernel.bpftool_features('7.1.0', prog_help=help_71)['prog_loadall_autoattach'] is False
+    assert kernel.bpftool_features('7.5.0', prog_help=help_75)['prog_loadall_autoattach'] is True
     # version says yes, the binary's help says no: trust the binary
     assert kernel.bpftool_features('7.5.0', prog_help=help_71)['prog_loadall_autoattach'] is False
-    with_autoattach = help_71.replace('[pinmaps MAP_DIR]', '[pinmaps MAP_DIR] [autoattach]')
-    assert kernel.bpftool_features('7.1.0', prog_help=with_autoattach)['prog_loadall_autoattach'] is True
+    # and the other way round (a 7.1 with a backported autoattach)
+    assert kernel.bpftool_features('7.1.0', prog_help=help_75)['prog_loadall_autoattach'] is True
     # unrelated text (an error) does not override
     assert kernel.bpftool_features('7.5.0', prog_help='Error: bad')['prog_loadall_autoattach'] is True
 

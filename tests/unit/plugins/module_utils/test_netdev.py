@@ -71,6 +71,8 @@ def test_default_route():
     assert netdev.parse_default_route(fixture_text('rdma/ip-route-default.json')) == 'ens3'
     assert netdev.parse_default_route(fixture_text('rdma/ip-route-default-none.json')) is None
     assert netdev.parse_default_route('') is None
+    # Debian 13 trixie amd64 under QEMU names the same virtio-net NIC ens4 (captured)
+    assert netdev.parse_default_route(fixture_text('rdma/ip-route-default-trixie-ens4.json')) == 'ens4'
 
 
 def test_default_route_lowest_metric():

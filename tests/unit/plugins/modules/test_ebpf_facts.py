@@ -349,6 +349,22 @@ def test_bpftool_probe_failure_and_opt_out(tmp_path, monkeypatch, module_runner)
     assert result['problems'] == []
 
 
+def test_trixie_bpftool_75_has_autoattach(tmp_path, monkeypatch, module_runner):
+    Host(tmp_path, monkeypatch)
+    commands = FakeCommands({
+        (BPFTOOL, '-j', 'version'): (0, fixture_text('kernel/bpftool-7.5-version.json'), ''),
+        # bpftool 7.5 prints its help on stderr, like 7.1 (captured: stdout empty, exit 0)
+        (BPFTOOL, 'prog', 'help'): (0, '', fixture_text('kernel/bpftool-7.5-prog-help.txt')),
+    })
+    result = module_runner(ebpf_facts, {'kprobe_targets': [], 'btf_modules': [], 'bpftool_probe': False},
+                           commands=commands)
+    bpftool = facts_of(result)['bpftool']
+    assert bpftool['version'] == '7.5.0'
+    assert bpftool['libbpf_version'] == '1.5'
+    assert bpftool['features']['prog_loadall_autoattach'] is True
+    assert bpftool['features']['gen_min_core_btf'] is True
+
+
 def test_bpftool_version_text_fallback_and_bad_probe_json(tmp_path, monkeypatch, module_runner):
     Host(tmp_path, monkeypatch)
     commands = FakeCommands({

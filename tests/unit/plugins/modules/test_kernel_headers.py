@@ -511,3 +511,45 @@ def test_resolve_host_link_relative_and_chain(tmp_path, monkeypatch):
     assert first == 'loop'
     assert kernel_headers.inspect_build_dir('nothing') == {
         'path': '/lib/modules/nothing/build', 'target': None, 'ok': False, 'exists': False}
+
+
+def test_resolve_host_link_through_a_linked_parent(tmp_path, monkeypatch):
+    # merged /usr (Debian 13 trixie, captured on the trixie-amd64 Molecule VM): /lib -> usr/lib and
+    # /lib/modules/<release>/build -> ../../../src/linux-headers-<release> (relative to /usr/lib/modules/<release>)
+    monkeypatch.setattr(common, 'HOST_ROOT', str(tmp_path))
+    release = '6.12.117+deb13-amd64'
+    (tmp_path / 'usr/lib/modules' / release).mkdir(parents=True)
+    (tmp_path / 'usr/src' / ('linux-headers-' + release)).mkdir(parents=True)
+    (tmp_path / 'usr/src' / ('linux-headers-' + release) / 'Makefile').write_text(u'# kernel build Makefile\n')
+    os.symlink('usr/lib', str(tmp_path / 'lib'))
+    target = '../../../src/linux-headers-' + release
+    os.symlink(target, str(tmp_path / 'usr/lib/modules' / release / 'build'))
+    assert kernel_headers.resolve_host_link('/lib/modules/%s/build' % release) == (
+        target, str(tmp_path / 'usr/src' / ('linux-headers-' + release)))
+    assert kernel_headers.inspect_build_dir(release) == {
+        'path': '/lib/modules/%s/build' % release, 'target': target, 'ok': True, 'exists': True}
+    # the same link with an unmerged /lib would point at /src: not ok
+    os.unlink(str(tmp_path / 'lib'))
+    (tmp_path / 'lib/modules' / release).mkdir(parents=True)
+    os.symlink(target, str(tmp_path / 'lib/modules' / release / 'build'))
+    assert kernel_headers.inspect_build_dir(release)['ok'] is False
+
+
+def test_trixie_merged_usr_headers_installed_is_a_noop(tmp_path, monkeypatch, module_runner):
+    release = '6.12.117+deb13-amd64'
+    monkeypatch.setattr(common, 'HOST_ROOT', str(tmp_path))
+    monkeypatch.setattr(common, 'kernel_release', lambda: release)
+    (tmp_path / 'etc').mkdir()
+    (tmp_path / 'etc/os-release').write_text(fixture_text('distro/os-release-debian-13-trixie'))
+    (tmp_path / 'usr/lib/modules' / release).mkdir(parents=True)
+    os.symlink('usr/lib', str(tmp_path / 'lib'))
+    os.symlink('../../../src/linux-headers-' + release, str(tmp_path / 'usr/lib/modules' / release / 'build'))
+    src = tmp_path / 'usr/src' / ('linux-headers-' + release)
+    src.mkdir(parents=True)
+    (src / 'Makefile').write_text(u'# kernel build Makefile\n')
+    policy = POLICY_INSTALLED.replace('6.1.0-50-amd64', release)
+    commands = apt_commands(release, policy)
+    result = module_runner(kernel_headers, {}, commands=commands)
+    assert result['changed'] is False and result['actions'] == []
+    assert result['installed'] is True and result['build_dir_ok'] is True
+    assert mutating(commands) == []
