@@ -56,8 +56,11 @@ options:
       - V(stopped) powers the guest off (ACPI power button over QMP, then SIGTERM after O(stop_timeout)).
       - V(absent) kills the VM's own QEMU (pid checked against its command line) and removes
         O(state_dir); the image cache is kept.
+      - V(running) only looks: when the VM runs it returns its RV(connection) and changes nothing
+        (playbooks that use a VM made by C(dev-vm.yml), such as C(build.yml)); when it does not run
+        the module fails saying how to start it. O(disk), O(kernel) and the sizes are not needed.
     type: str
-    choices: [started, present, stopped, absent]
+    choices: [started, present, stopped, absent, running]
     default: started
   state_dir:
     description:
@@ -171,6 +174,12 @@ EXAMPLES = r'''
     guest_apt_sources: "{{ cloud.guest_apt_sources }}"
     guest_apt_conf: "{{ cloud.guest_apt_conf }}"
 
+- name: Find devvm, made earlier by dev-vm.yml, and fail unless it runs
+  labkit.ebpf_rdma.qemu_vm:
+    name: devvm
+    state: running
+  register: vm
+
 - name: Remove it (keeps the image cache)
   labkit.ebpf_rdma.qemu_vm:
     name: devvm
@@ -192,36 +201,36 @@ pid:
   type: int
 ssh_port:
   description: Loopback port forwarded to the guest's SSH.
-  returned: when O(state=started)
+  returned: when O(state=started) or O(state=running)
   type: int
 accel:
   description: Accelerator used (kvm, hvf or tcg).
-  returned: when O(state=started)
+  returned: when O(state=started) or O(state=running)
   type: str
 accel_reason:
   description: Why that accelerator was chosen.
-  returned: when O(state=started)
+  returned: when O(state=started) or O(state=running)
   type: str
 boot:
   description: How the VM boots, C(kernel) (direct kernel boot), C(bios) or C(uefi) (through firmware, with a NoCloud seed).
-  returned: when O(state=started)
+  returned: when O(state=started) or O(state=running)
   type: str
   sample: kernel
 seed:
   description: Path of the VM's NoCloud seed image.
-  returned: when O(state=started) and the VM boots through firmware
+  returned: when O(state=started) and the VM boots through firmware (not with O(state=running))
   type: str
 connection:
   description: Ansible connection variables for the VM (for add_host).
-  returned: when O(state=started)
+  returned: when O(state=started) or O(state=running)
   type: dict
 inventory:
   description: Path of the YAML inventory written for the VM.
-  returned: when O(state=started)
+  returned: when O(state=started) or O(state=running)
   type: str
 ssh_config:
   description: Path of the ssh_config written for the VM (C(ssh -F <path> <name>)).
-  returned: when O(state=started)
+  returned: when O(state=started) or O(state=running)
   type: str
 serial_log:
   description: Path of the serial console log.
@@ -229,12 +238,12 @@ serial_log:
   type: str
 argv:
   description: The QEMU command line.
-  returned: when O(state=started)
+  returned: when O(state=started) or O(state=running)
   type: list
   elements: str
 restart_needed:
   description: True when the VM runs with settings that differ from the requested ones (stop and start it to apply them).
-  returned: when O(state=started)
+  returned: when O(state=started) or O(state=running)
   type: bool
 actions:
   description: What was done (or would be done in check mode).
@@ -520,7 +529,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
-            state=dict(type='str', default='started', choices=['started', 'present', 'stopped', 'absent']),
+            state=dict(type='str', default='started', choices=['started', 'present', 'stopped', 'absent', 'running']),
             state_dir=dict(type='path', default=''),
             cache_dir=dict(type='path', default=''),
             arch=dict(type='str', default='amd64', choices=list(q.SUPPORTED_ARCHES)),
@@ -578,6 +587,21 @@ def main():
             elif os.path.exists(vm.pidfile):
                 os.unlink(vm.pidfile)
         module.exit_json(**result_for(module, actions, running=False, stopped_how=how, **base))
+
+    if state == 'running':
+        if not pid:
+            module.fail_json(msg='%s is not running (no live QEMU of its pidfile %s); create or start it first: '
+                                 'ansible-playbook playbooks/dev-vm.yml (role labkit.ebpf_rdma.local_vm, '
+                                 'local_vm_state=started)' % (vm.name, vm.pidfile), running=False, **base)
+        saved = vm.saved()
+        port = int(saved.get('ssh_port') or 0)
+        # Only the connection is wanted: the files it would (re)write are not touched.
+        dummy, conn = vm.plan_user_files(port, read_text(vm.host_key + '.pub', ''))
+        module.exit_json(**result_for(module, [], running=True, pid=pid, ssh_port=port,
+                                      accel=saved.get('accel'), accel_reason=saved.get('accel_reason'),
+                                      connection=conn, inventory=vm.inventory, ssh_config=vm.ssh_config,
+                                      argv=saved.get('argv') or [], restart_needed=False,
+                                      boot=(saved.get('config') or {}).get('firmware') or 'kernel', **base))
 
     # ---------------------------------------------------------------- started
     hostname = p['hostname'] or p['name']

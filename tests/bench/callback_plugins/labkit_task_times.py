@@ -20,7 +20,7 @@ name: labkit_task_times
 type: aggregate
 short_description: Wall time of every task, for the benchmarks under tests/bench
 description:
-  - Records the wall time between task starts, prints the slowest tasks at the end
+  - Records the wall time between task starts and each task's status (failed, changed, ok or skipped), prints the slowest tasks at the end
     and writes every task's time as JSON to the file named by E(LABKIT_TASK_TIMES).
 requirements:
   - enabled in the callback whitelist (ANSIBLE_CALLBACKS_ENABLED)
@@ -43,18 +43,31 @@ class CallbackModule(CallbackBase):
         super(CallbackModule, self).__init__()
         self.times = []
         self.current = None
+        self.statuses = set()
 
     def _close(self):
         if self.current:
             name, role, start = self.current
-            self.times.append({'task': name, 'role': role, 'seconds': round(time.time() - start, 2)})
+            # one status for all hosts: failed > changed > ok > skipped (none seen: unknown)
+            status = next((s for s in ('failed', 'changed', 'ok', 'skipped') if s in self.statuses), 'unknown')
+            self.times.append({'task': name, 'role': role, 'seconds': round(time.time() - start, 2), 'status': status})
             self.current = None
+        self.statuses = set()
 
     def _open(self, task, prefix=''):
         self._close()
         # get_name() already starts with the role's name
         role = task._role.get_name() if task._role else ''
         self.current = (prefix + task.get_name(), role, time.time())
+
+    def v2_runner_on_ok(self, result):
+        self.statuses.add('changed' if result._result.get('changed') else 'ok')
+
+    def v2_runner_on_skipped(self, result):
+        self.statuses.add('skipped')
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self.statuses.add('failed')
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._open(task)

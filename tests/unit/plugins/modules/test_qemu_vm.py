@@ -440,3 +440,27 @@ def test_kernel_boot_records_the_same_config_as_before(module_runner, world):
     module_runner(qemu_vm, world.args(), commands=world.commands())
     saved = json.loads((world.state / 'vm.json').read_text())
     assert sorted(saved['config']) == sorted(qemu_vm.CONFIG_KEYS)
+
+
+def test_running_state_returns_the_connection_of_a_running_vm_and_changes_nothing(module_runner, world):
+    started = module_runner(qemu_vm, world.args(), commands=world.commands())
+    (world.state / 'ssh_config').write_text('edited by hand\n')
+    cmds = world.commands()
+    res = module_runner(qemu_vm, dict(name='devvm', state='running', state_dir=str(world.state)), commands=cmds)
+    assert res['changed'] is False and res['running'] is True and res['pid'] == FAKE_PID
+    assert res['connection'] == started['connection'] and res['ssh_port'] == 40022
+    assert res['inventory'] == str(world.state / 'inventory.yml')
+    assert cmds.calls == [] and world.signals == []
+    assert (world.state / 'ssh_config').read_text() == 'edited by hand\n'
+
+
+def test_running_state_fails_naming_dev_vm_when_the_vm_is_not_running(module_runner, world):
+    module_runner(qemu_vm, world.args(), commands=world.commands())
+    module_runner(qemu_vm, world.args(state='stopped', stop_timeout=1), commands=world.commands())
+    for state_dir in (world.state, world.tmp / 'never-created'):
+        cmds = world.commands()
+        res = module_runner(qemu_vm, dict(name='devvm', state='running', state_dir=str(state_dir)), commands=cmds)
+        assert res['failed'] and res['running'] is False
+        assert 'devvm is not running' in res['msg'] and 'playbooks/dev-vm.yml' in res['msg']
+        assert cmds.calls == [] and world.procs == {}
+    assert not (world.tmp / 'never-created').exists()
