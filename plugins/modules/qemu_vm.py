@@ -56,7 +56,7 @@ options:
       - V(stopped) powers the guest off (ACPI power button over QMP, then SIGTERM after O(stop_timeout)).
       - V(absent) kills the VM's own QEMU (pid checked against its command line) and removes
         O(state_dir); the image cache is kept.
-      - V(running) only looks: when the VM runs it returns its RV(connection) and changes nothing
+      - V(running) only looks. When the VM runs it returns its RV(connection) and changes nothing
         (playbooks that use a VM made by C(dev-vm.yml), such as C(build.yml)); when it does not run
         the module fails saying how to start it. O(disk), O(kernel) and the sizes are not needed.
     type: str
