@@ -18,6 +18,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 FAIL_LINES = 12
+UNFINISHED = "(gotest_report) the test never finished: go test timed out or crashed, or the stream was cut off"
 
 
 class Case:
@@ -86,10 +87,14 @@ def suite_report(name, report_dir):
     if os.path.exists(os.path.join(report_dir, name + ".rc")):
         with open(os.path.join(report_dir, name + ".rc"), encoding="utf-8") as fh:
             rc = int(fh.read().strip() or 0)
-    # A test started but never finished (timeout, panic): a failure.
+    # A test started but never finished (timeout, crash, stream cut off): a
+    # failure that lasted as long as its package ran, saying so.
     for key in order:
-        if cases[key].result is None:
-            cases[key].result = "fail"
+        c = cases[key]
+        if c.result is None:
+            c.result = "fail"
+            c.elapsed = pkgs[c.pkg]["elapsed"]
+            c.output.append(UNFINISHED + "\n")
     # A package that failed with no failing test (build failure, panic in
     # init, timeout): one synthetic failing case carrying its output.
     for pkg, p in pkgs.items():
