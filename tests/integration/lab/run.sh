@@ -33,6 +33,8 @@ failures=0
 vm() { ssh -F "$VMDIR/ssh_config" "$HOST" "$@"; }
 check() { if eval "$2"; then echo "PASS  $1"; else echo "FAIL  $1"; failures=$((failures + 1)); fi; }
 changed() { grep -E "^$HOST +:" "$1" | sed -E 's/.*changed=([0-9]+).*/\1/'; }
+# changed_tasks LOG: the names of the tasks that reported changed, in order.
+changed_tasks() { awk '/^TASK \[/ { t = $0; sub(/ \*+$/, "", t) } /^changed: / { print t }' "$1"; }
 snapshot() {
   vm 'find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum;
       rdma -j link show; echo; findmnt -rn -o TARGET,FSTYPE | sort' > "$1"
@@ -101,6 +103,10 @@ play "$OUT/lab-real.log" playbooks/lab.yml --diff
 real_changed=$(changed "$OUT/lab-real.log")
 echo "real run: changed=$real_changed"
 check "real run succeeded (rc=$rc)" '[ "$rc" -eq 0 ]'
+changed_tasks "$OUT/lab-check.log" > "$OUT/changed-check.txt"
+changed_tasks "$OUT/lab-real.log" > "$OUT/changed-real.txt"
+check "check mode announced the tasks the real run changed (check $check_changed, real $real_changed)" \
+  'diff "$OUT/changed-check.txt" "$OUT/changed-real.txt"'
 check "rxefrgn survived on dummy9" 'vm rdma link show rxefrgn/1 | grep -q dummy9'
 check "rxe0 exists and is ACTIVE" 'vm rdma link show rxe0/1 | grep -q "state ACTIVE"'
 check "no persistence record for rxefrgn (not ours)" '! vm test -e /etc/labkit/rxe/rxefrgn.conf'
