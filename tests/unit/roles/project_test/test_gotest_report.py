@@ -91,7 +91,7 @@ def test_build_failure_is_a_failing_package_case(tmp_path, capsys):
 
 
 def test_panic_fails_the_test_and_keeps_the_panic(tmp_path, capsys):
-    summary, _ = report(tmp_path, capsys, 'go1.26-controller', 'panics')
+    summary = report(tmp_path, capsys, 'go1.26-controller', 'panics')[0]
     s = summary['suites']['panics']
     assert s['packages'][ZOO + 'panics']['passed'] == 1
     assert [f['test'] for f in s['failures']] == ['TestPanics']
@@ -102,7 +102,7 @@ def test_panic_fails_the_test_and_keeps_the_panic(tmp_path, capsys):
 
 
 def test_timeout_fails_the_test_that_never_finished(tmp_path, capsys):
-    summary, _ = report(tmp_path, capsys, 'go1.26-controller', 'hang')
+    summary = report(tmp_path, capsys, 'go1.26-controller', 'hang')[0]
     s = summary['suites']['hang']
     assert [f['test'] for f in s['failures']] == ['TestHangs']
     assert s['failures'][0]['output'][0] == 'panic: test timed out after 2s'
