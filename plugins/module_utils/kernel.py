@@ -7,8 +7,8 @@
 
 Kernel config (``/proc/config.gz``, ``/boot/config-<release>``), symbol
 lists (``/proc/kallsyms``, tracefs ``available_filter_functions``: both are
-large, so :func:`find_symbols` consumes an iterable of lines and keeps only
-the requested names), the lockdown file, where tracefs is (over the mount list that
+large, so :func:`lines_naming` cuts them down at C speed to the lines that
+contain a requested name and :func:`find_symbols` parses only those), the lockdown file, where tracefs is (over the mount list that
 ``mounts.parse_mountinfo`` returns), ``bpftool`` JSON output, package-manager output about
 headers packages, and kernel release ordering.
 """
@@ -219,6 +219,35 @@ def _split_symbol_line(line, kind):
     if module is not None:
         module = module.strip('[]')
     return name, module, sym_type
+
+
+def lines_naming(data, names):
+    """The lines of ``data`` (bytes) that contain one of ``names``, in file order.
+
+    A pre-filter for :func:`find_symbols`: every line it could match (the name
+    itself or a ``name.isra.0`` clone) contains the name, so parsing only these
+    lines gives the same answer as parsing them all. ``bytes.find`` runs in C;
+    the 100 000+ lines of ``/proc/kallsyms`` parsed one by one in Python took
+    over a second in a TCG guest, twice per run (kallsyms and tracefs).
+    """
+    starts = set()
+    for name in names:
+        needle = name.encode('utf-8') if not isinstance(name, bytes) else name
+        if not needle:
+            continue
+        pos = data.find(needle)
+        while pos != -1:
+            start = data.rfind(b'\n', 0, pos) + 1
+            starts.add(start)
+            end = data.find(b'\n', pos)
+            if end == -1:
+                break
+            pos = data.find(needle, end)
+    lines = []
+    for start in sorted(starts):
+        end = data.find(b'\n', start)
+        lines.append(data[start:] if end == -1 else data[start:end])
+    return lines
 
 
 def find_symbols(lines, names, kind='kallsyms'):

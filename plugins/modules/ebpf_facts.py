@@ -72,8 +72,8 @@ options:
     type: bool
     default: false
 notes:
-  - "C(/proc/kallsyms) and C(available_filter_functions) hold 100 000+ lines: they are streamed line by
-    line and only the requested names are kept."
+  - "C(/proc/kallsyms) and C(available_filter_functions) hold 100 000+ lines (a few MB): each is read
+    whole, cut down to the lines that contain a requested name, and only those are parsed."
   - "Reading C(available_filter_functions) and symbol names in C(/proc/kallsyms) needs root on most
     kernels; run with C(become: true)."
   - "C(bpftool feature probe) loads and unloads small test programs; nothing stays behind."
@@ -275,14 +275,13 @@ def read_config(release):
 
 
 def scan_symbols(path, names, kind):
-    """Stream ``path`` for ``names``; None when it cannot be read."""
+    """Look ``names`` up in ``path``; None when it cannot be read."""
     if not names:
         return {}
-    try:
-        with open(common.host_path(path), 'rb') as f:
-            return kernel.find_symbols(f, names, kind)
-    except (IOError, OSError):
+    data = read_bytes(path)
+    if data is None:
         return None
+    return kernel.find_symbols(kernel.lines_naming(data, names), names, kind)
 
 
 def memlock_limits():

@@ -11,6 +11,7 @@ import json
 import os
 import re
 
+import netaddr
 import pytest
 
 FILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'files')
@@ -31,14 +32,25 @@ def version_tuple(text):
 
 
 def ipv4_gid_index(host, dev=RXE, port=1):
-    """Index of the first RoCE v2 GID that maps an IPv4 address (::ffff:a.b.c.d)."""
-    out = sh(host, 'cd /sys/class/infiniband/%s/ports/%d && for g in gids/*; do i=${g#gids/}; '
-                   'printf "%%s %%s %%s\\n" "$i" "$(cat $g)" "$(cat gid_attrs/types/$i 2>/dev/null)"; done'
-             % (dev, port)).stdout
+    """Index of the first RoCE v2 GID that maps an IPv4 address (::ffff:a.b.c.d).
+
+    One grep reads the whole GID table and its types: a shell loop spawning two
+    cat per entry took a minute under TCG (the table has hundreds of entries).
+    Unused entries make the type files fail with EINVAL, hence -s.
+    """
+    out = sh(host, 'cd /sys/class/infiniband/%s/ports/%d && grep -s -H . gids/* gid_attrs/types/*; true'
+             % (dev, port), timeout=60).stdout
+    gids, types = {}, {}
     for line in out.splitlines():
-        idx, gid, gtype = (line.split(' ', 2) + ['', ''])[:3]
-        if gid.startswith('0000:0000:0000:0000:0000:ffff:') and 'v2' in gtype:
-            return int(idx)
+        path, _sep, value = line.partition(':')
+        table = gids if path.startswith('gids/') else types
+        table[int(path.rsplit('/', 1)[1])] = value.strip()
+    for idx in sorted(gids):
+        if 'v2' not in types.get(idx, ''):
+            continue
+        addr = netaddr.IPAddress(gids[idx], 6)
+        if addr.is_ipv4_mapped():
+            return idx
     return None
 
 

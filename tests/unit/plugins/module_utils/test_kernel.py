@@ -153,6 +153,34 @@ def test_find_symbols_empty_and_blank_lines():
     assert kernel.find_symbols([], []) == {}
 
 
+@pytest.mark.parametrize('name,kind', [
+    ('kernel/kallsyms-before-rdma_rxe.txt', 'kallsyms'),
+    ('kernel/kallsyms-after-rdma_rxe.txt', 'kallsyms'),
+    ('kernel/available_filter_functions-before-rdma_rxe.txt', 'filter_functions'),
+    ('kernel/available_filter_functions-after-rdma_rxe.txt', 'filter_functions'),
+    ('kernel/available_filter_functions-clones.txt', 'filter_functions'),
+])
+def test_lines_naming_prefilter_gives_the_answer_of_a_full_scan(name, kind):
+    data = fixture_text(name).encode()
+    names = TARGETS + ['ib_modify_qp', 'ib_modify_qp_is', 'rxe_icrc_hdr', 'get_sigframe', 'topa_alloc']
+    full = kernel.find_symbols(data.splitlines(), names, kind)
+    kept = kernel.lines_naming(data, names)
+    assert len(kept) < len(data.splitlines())
+    assert kernel.find_symbols(kept, names, kind) == full
+    assert any(hit['found'] or hit['variants'] for hit in full.values())
+
+
+def test_lines_naming_edges():
+    data = b'ffff t foo_bar\nffff T foo [m]\nffff T foo.isra.0\nffff T foo'
+    # every line holding the name once, in file order, also the last one without a newline
+    assert kernel.lines_naming(data, ['foo']) == [b'ffff t foo_bar', b'ffff T foo [m]', b'ffff T foo.isra.0',
+                                                  b'ffff T foo']
+    # two names on one line give it once
+    assert kernel.lines_naming(b'a foo_bar b\n', ['foo', 'bar']) == [b'a foo_bar b']
+    assert kernel.lines_naming(data, ['nothere', '']) == []
+    assert kernel.lines_naming(b'', ['foo']) == []
+
+
 # ---------------------------------------------------------------- bpftool
 
 def test_parse_bpftool_version_json_and_text_agree():
