@@ -4,7 +4,7 @@
 #                    QEMU, debootstrap...; the local_vm role installs the QEMU ones itself too)
 #   make test        the whole test suite (what .ci/run runs): test-static, then test-vm
 # Parts: test-static (unit, changelog-lint, docs, lint, sanity, build: minutes, no VM)
-#        test-vm     (Molecule scenarios default and unbaked on real QEMU VMs: tens of minutes)
+#        test-vm     (Molecule scenarios default, unbaked and trixie-amd64 on real QEMU VMs: tens of minutes)
 #   make test-matrix the guest matrix (release x arch) on real QEMU VMs, one scenario after the
 #                    other: default (bookworm-amd64) trixie-amd64 bookworm-arm64 trixie-arm64;
 #                    an emulated-architecture cell takes much longer (see README "Verified where")
@@ -52,7 +52,7 @@ test-static: unit changelog-lint docs lint sanity build
 # Real QEMU VMs (see molecule/ and .config/molecule/config.yml): the scenarios CI runs. The
 # other cells of the guest matrix are `make test-matrix`; the fixture project build is
 # `make test-project`.
-VM_SCENARIOS ?= default unbaked
+VM_SCENARIOS ?= default unbaked trixie-amd64
 
 test-vm:
 	@set -e; for s in $(VM_SCENARIOS); do $(BIN)/molecule test -s $$s; done
