@@ -16,6 +16,7 @@ side-effect-started first), missing reports are failures.
 import json
 import os
 import re
+import struct
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -26,6 +27,11 @@ REPORTS = os.path.join(os.environ.get('XDG_STATE_HOME', ''), 'labkit-ebpf_rdma',
 INTEGRATION_PKG = 'example.invalid/rdmaebpf/integration'
 INTEGRATION_TEST = 'TestKprobeSeesUDQPTransitions'
 RXE = os.environ.get('LABKIT_VERIFY_RXE', 'rxe0')
+# Where project_build leaves the fixture on the host (project_build_root/name/src).
+PROJECT_SRC = '/var/lib/labkit-project/rdma-ebpf-project/src'
+# uname -m -> (ELF e_machine of its binaries, GOARCH)
+ARCHES = {'x86_64': (62, 'amd64'), 'aarch64': (183, 'arm64')}
+EM_BPF = 247
 
 
 @pytest.fixture(scope='module')
@@ -33,7 +39,8 @@ def reports():
     if not EPHEMERAL or not os.environ.get('XDG_STATE_HOME'):
         pytest.fail('MOLECULE_EPHEMERAL_DIRECTORY and XDG_STATE_HOME must be set (run through Molecule)')
     if not os.path.exists(os.path.join(EPHEMERAL, 'side-effect-started')):
-        pytest.skip('the build + test of the fixture project has not run in this scenario (it is the project scenario\'s side effect)')
+        pytest.skip('the build + test of the fixture project has not run in this scenario (it is the side effect '
+                    'of the project scenario and of the guest-matrix cells, molecule/shared/fixture.yml)')
     return REPORTS
 
 
@@ -66,3 +73,26 @@ def test_no_suite_failed_and_unit_tests_ran(reports):
     assert unit_passed > 0, summary['table']
     integ = summary['suites']['integration']['packages'][INTEGRATION_PKG]
     assert integ['passed'] >= 1 and integ['skipped'] == 0 and integ['failed'] == 0, integ
+
+
+def elf_machine(host, path):
+    """e_machine of an ELF file on the host (little-endian: every target here is)."""
+    head = host.file(path).content[:20]
+    assert head[:4] == b'\x7fELF', '%s is not an ELF file: %r' % (path, head[:4])
+    assert head[5] == 1, '%s is not little-endian (EI_DATA %d)' % (path, head[5])
+    return struct.unpack_from('<H', head, 18)[0]
+
+
+def test_objects_built_for_the_guest_architecture(host, reports):
+    """The binary and the eBPF object for the guest's own architecture were built (not only the controller's)."""
+    machine = host.system_info.arch
+    assert machine in ARCHES, 'no expectation for a %s guest' % machine
+    e_machine, goarch = ARCHES[machine]
+    assert elf_machine(host, PROJECT_SRC + '/bin/qpwatch') == e_machine
+    # bpf2go writes one <stem>_<target>_bpfel.go per -target, whose //go:build line names its GOARCHes
+    out = host.check_output('grep -H "^//go:build" %s/qpmon/*_bpfel.go' % PROJECT_SRC)
+    mine = [line.split(':', 1)[0] for line in out.splitlines()
+            if re.search(r'\b%s\b' % goarch, line.split(':', 1)[1])]
+    assert len(mine) == 1, 'bpf2go made no (or more than one) object for %s: %s' % (goarch, out)
+    obj = mine[0][:-len('.go')] + '.o'
+    assert elf_machine(host, obj) == EM_BPF, obj
