@@ -8,7 +8,6 @@
 #   make test-matrix the guest matrix (release x arch) on real QEMU VMs, one scenario after the
 #                    other: default (bookworm-amd64) trixie-amd64 bookworm-arm64 trixie-arm64;
 #                    an emulated-architecture cell takes much longer (see README "Verified where")
-#   make test-project the fixture project built and tested in a VM (Molecule scenario project)
 
 PYTHON ?= python3
 VENV   ?= $(CURDIR)/.venv
@@ -22,7 +21,7 @@ export PATH := $(BIN):$(PATH)
 MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
 
-.PHONY: venv host-deps test test-static test-vm test-project test-matrix unit sanity lint docs build changelog-lint
+.PHONY: venv host-deps test test-static test-vm test-matrix unit sanity lint docs build changelog-lint
 
 venv:
 	$(PYTHON) -m venv $(VENV)
@@ -50,15 +49,11 @@ test: test-static test-vm
 test-static: unit changelog-lint docs lint sanity build
 
 # Real QEMU VMs (see molecule/ and .config/molecule/config.yml): the scenarios CI runs. The
-# other cells of the guest matrix are `make test-matrix`; the fixture project build is
-# `make test-project`.
+# other cells of the guest matrix are `make test-matrix`.
 VM_SCENARIOS ?= default unbaked trixie-amd64
 
 test-vm:
 	@set -e; for s in $(VM_SCENARIOS); do $(BIN)/molecule test -s $$s; done
-
-test-project:
-	$(BIN)/molecule test -s project
 
 # The guest matrix, one VM at a time; every cell runs even when one fails, then a table of
 # cell, result and wall time is printed and the target fails if any cell failed.

@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Verify the fixture project's build and test run (the side effect), from the reports on the controller.
+"""Verify the fixture project's build and test run (the side effect), from the reports and the VM.
 
-The project scenario's side effect (molecule/shared/project.yml) runs playbooks/test.yml in
-the VM; project_test fetches the go test -json stream and JUnit XML of each
-suite to $XDG_STATE_HOME/labkit-ebpf_rdma/test-reports/<host>/ (Molecule's
-ephemeral directory). These tests read those files: the eBPF + soft-RoCE
-integration test must have run and passed (a skip is a failure here), with
-the kprobe having seen the QP go INIT -> RTR -> RTS on the soft-RoCE device.
+The side effect of the default scenario (molecule/shared/side_effect.yml) and of the
+guest-matrix cells (molecule/shared/fixture.yml) runs playbooks/test.yml in the VM;
+project_test fetches the go test -json stream and JUnit XML of each suite to
+$XDG_STATE_HOME/labkit-ebpf_rdma/test-reports/<host>/ (Molecule's ephemeral
+directory). These tests read those files: the eBPF + soft-RoCE integration test
+must have run and passed (a skip is a failure here), with the kprobe having seen
+the QP go INIT -> RTR -> RTS on the soft-RoCE device; and, in the VM, the project's
+binary and the bpf2go object must be built for the guest's own architecture.
 
-The other scenarios share this test directory but never run that side effect:
-there the tests skip, saying so. Once the side effect has started (it writes
-side-effect-started first), missing reports are failures.
+Scenarios without that side effect (unbaked), and the verify before it, share this
+test directory: there the tests skip, saying so. Once the side effect has started
+(it writes side-effect-started first), missing reports are failures.
 """
 
 import json
@@ -39,8 +41,8 @@ def reports():
     if not EPHEMERAL or not os.environ.get('XDG_STATE_HOME'):
         pytest.fail('MOLECULE_EPHEMERAL_DIRECTORY and XDG_STATE_HOME must be set (run through Molecule)')
     if not os.path.exists(os.path.join(EPHEMERAL, 'side-effect-started')):
-        pytest.skip('the build + test of the fixture project has not run in this scenario (it is the side effect '
-                    'of the project scenario and of the guest-matrix cells, molecule/shared/fixture.yml)')
+        pytest.skip('the build + test of the fixture project has not run in this scenario (yet): it is the side '
+                    'effect of the default scenario and of the guest-matrix cells (molecule/shared/fixture.yml)')
     return REPORTS
 
 
