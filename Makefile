@@ -7,7 +7,7 @@
 #        test-vm     (Molecule scenarios default, unbaked and trixie-amd64 on real QEMU VMs: tens of minutes)
 #   make test-matrix the guest matrix (release x arch) on real QEMU VMs, one scenario after the
 #                    other: default (bookworm-amd64) trixie-amd64 bookworm-arm64 trixie-arm64;
-#                    an emulated-architecture cell takes much longer (see README "Verified where")
+#                    a cell of the other architecture is emulated (README "Verified where")
 
 PYTHON ?= python3
 VENV   ?= $(CURDIR)/.venv
