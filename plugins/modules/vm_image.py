@@ -554,7 +554,7 @@ class ImageBuilder(object):
             interp = q.ARCH_INFO[inputs['arch']]['qemu_user']
             state = read_text('/proc/sys/fs/binfmt_misc/%s' % interp, '')
             if 'enabled' not in state.split('\n', 1)[0]:
-                self.fail('building a %s image on a %s host runs its packages under emulation, but binfmt_misc '
+                self.fail('building an %s image on an %s host runs its packages under emulation, but binfmt_misc '
                           'has no enabled %s entry; install qemu-user-static and binfmt-support, then: '
                           'mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable %s'
                           % (inputs['arch'], host_arch, interp, interp))

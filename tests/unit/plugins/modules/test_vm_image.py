@@ -278,6 +278,15 @@ def test_foreign_arch_needs_binfmt(module_runner, host, tmp_path, monkeypatch):
     assert res['failed'] and 'update-binfmts --enable qemu-aarch64' in res['msg']
 
 
+def test_amd64_guest_on_arm64_host_needs_binfmt(module_runner, host, tmp_path, monkeypatch):
+    """The other direction (an Apple Silicon Linux VM or an arm64 server building an amd64 guest)."""
+    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image.platform, 'machine', lambda: 'aarch64')
+    res = module_runner(vm_image, args(tmp_path, arch='amd64'))
+    assert res['failed'] and 'building an amd64 image on an arm64 host' in res['msg']
+    assert 'update-binfmts --enable qemu-x86_64' in res['msg']
+
+
 def test_image_building_needs_linux(module_runner, host, tmp_path, monkeypatch):
     monkeypatch.setattr(vm_image.platform, 'system', lambda: 'Darwin')
     res = module_runner(vm_image, args(tmp_path))
