@@ -260,6 +260,30 @@ def include_packages(arch, bake_packages):
     return [ARCH_INFO[arch]['kernel_package']] + sorted(set(BASE_PACKAGES) | set(normalise_packages(bake_packages)))
 
 
+def debpaths_packages(text):
+    """Package names in debootstrap's ``debootstrap/debpaths`` (``NAME PATH`` a line): what the first stage fetched."""
+    return set(line.split()[0] for line in text.splitlines() if line.strip())
+
+
+def slim_packages_index(text, names):
+    """The stanzas of an apt ``Packages`` index whose ``Package`` is in ``names``, in their order.
+
+    debootstrap's second stage re-reads the whole index (tens of MB) with perl
+    and grep several times, once per pre-dependency; run under qemu-user that
+    is minutes a read. Everything it resolves there is among the packages the
+    first stage already fetched, so it needs no other stanza.
+    """
+    kept = []
+    for stanza in text.split('\n\n'):
+        body = stanza.strip('\n')
+        for line in body.split('\n'):
+            if line.startswith('Package:'):
+                if line[len('Package:'):].strip() in names:
+                    kept.append(body)
+                break
+    return ''.join(stanza + '\n\n' for stanza in kept)
+
+
 def cache_key(inputs, recipe_version=None):
     """A stable short hash of the inputs that shape an image (a dict).
 

@@ -10,6 +10,7 @@ import socket
 import pytest
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
+from conftest import fixture_text
 
 from conftest import fixture_text
 
@@ -539,3 +540,17 @@ def test_ssh_settings_keep_host_key_checking_and_end_hung_sessions():
     text = q.ssh_config_text('devvm', 2222, '/state/devvm/id_ed25519', '/state/devvm/known_hosts')
     assert '  StrictHostKeyChecking yes\n' in text and '  ServerAliveInterval 15\n' in text
     assert '  Port 2222\n' in text
+
+
+def test_second_stage_index_keeps_only_what_the_first_stage_fetched():
+    names = q.debpaths_packages(fixture_text('qemu/trixie-arm64-debpaths') + '\n  \n')
+    assert names == {'base-files', 'e2fsprogs', 'libcom-err2', 'libext2fs2t64', 'libss2', 'zlib1g'}
+    full = fixture_text('qemu/trixie-arm64-Packages-excerpt')
+    slim = q.slim_packages_index(full, names)
+    kept = [line.split(':', 1)[1].strip() for line in slim.splitlines() if line.startswith('Package:')]
+    assert kept == ['libcom-err2', 'libext2fs2t64', 'libss2', 'e2fsprogs', 'zlib1g']  # index order, no 0ad/zsh
+    # each kept stanza whole and byte for byte, separated as apt writes them
+    for stanza in slim.split('\n\n')[:-1]:
+        assert stanza + '\n\n' in full
+    assert slim.endswith('\n\n') and 'Pre-Depends: libblkid1' in slim and 'Package: zsh' not in slim
+    assert q.slim_packages_index(full, set()) == ''

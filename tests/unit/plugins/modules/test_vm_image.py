@@ -385,6 +385,49 @@ def test_build_writes_an_atomic_valid_entry(module_runner, host, tmp_path, monke
     assert res2['changed'] is False and res2['cached'] is True and again.calls == []
 
 
+def test_foreign_second_stage_reads_a_slim_index(module_runner, host, tmp_path, monkeypatch):
+    """arm64 on x86_64: the emulated second stage sees only the fetched packages' stanzas; the image gets all."""
+    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    (tmp_path / 'host/proc/sys/fs/binfmt_misc').mkdir(parents=True)
+    (tmp_path / 'host/proc/sys/fs/binfmt_misc/qemu-aarch64').write_text('enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n')
+    full = fixture_text('qemu/trixie-arm64-Packages-excerpt')
+    index = 'var/lib/apt/lists/mirror.example.invalid_debian_dists_trixie_main_binary-arm64_Packages'
+    fake = FakeBuild()
+    first_stage = fake.debootstrap
+
+    def debootstrap(argv, **kw):
+        rc, out, err = first_stage(argv, **kw)
+        rootfs = argv[-2]
+        os.makedirs(os.path.join(rootfs, 'debootstrap'))
+        os.makedirs(os.path.dirname(os.path.join(rootfs, index)))
+        with open(os.path.join(rootfs, 'debootstrap/debpaths'), 'w') as f:
+            f.write(fixture_text('qemu/trixie-arm64-debpaths'))
+        with open(os.path.join(rootfs, index), 'w') as f:
+            f.write(full)
+        return rc, out, err
+
+    second_stage_saw = []
+
+    def second_stage(argv, **kw):
+        with open(os.path.join(argv[1], index)) as f:
+            second_stage_saw.append(f.read())
+        return 0, '', ''
+
+    fake.debootstrap = debootstrap
+    cmds = fake.commands()
+    cmds.table.insert(0, (lambda a: a[0].endswith('chroot') and a[2:] == ('/debootstrap/debootstrap', '--second-stage'),
+                          second_stage))
+    res = module_runner(vm_image, args(tmp_path, arch='arm64', release='trixie'), commands=cmds)
+    assert res['changed'] is True, res
+    assert '--foreign' in cmds.ran('/usr/bin/debootstrap')[0]
+    assert len(second_stage_saw) == 1
+    saw = [line for line in second_stage_saw[0].splitlines() if line.startswith('Package:')]
+    assert saw == ['Package: libcom-err2', 'Package: libext2fs2t64', 'Package: libss2', 'Package: e2fsprogs',
+                   'Package: zlib1g']
+    assert fake.rootfs_seen['/' + index] == full  # the image keeps the whole index
+    assert not [p for p in fake.rootfs_seen if 'package-indexes' in p]
+
+
 def test_failed_build_leaves_no_entry_and_no_temp_dir(module_runner, host, tmp_path, monkeypatch):
     monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
     res = module_runner(vm_image, args(tmp_path, bake_packages=['nosuchpkg']), commands=FakeBuild(True).commands())
