@@ -5,6 +5,7 @@
 #   make test        the whole test suite (what .ci/run runs): test-static, then test-vm
 # Parts: test-static (unit, changelog-lint, docs, lint, sanity, build: minutes, no VM)
 #        test-vm     (Molecule scenarios default, unbaked and trixie-amd64 on real QEMU VMs: tens of minutes)
+#   make test-habits ad-hoc commands, reused connections and --limit against a real VM
 #   make test-matrix the guest matrix (release x arch) on real QEMU VMs, one scenario after the
 #                    other: default (bookworm-amd64) trixie-amd64 bookworm-arm64 trixie-arm64;
 #                    a cell of the other architecture is emulated (README "Verified where")
@@ -21,7 +22,7 @@ export PATH := $(BIN):$(PATH)
 MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
 
-.PHONY: venv host-deps test test-static test-vm test-matrix unit sanity lint docs build changelog-lint
+.PHONY: venv host-deps test test-static test-vm test-matrix test-habits unit sanity lint docs build changelog-lint
 
 venv:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +66,17 @@ test-matrix:
 	  t0=$$(date +%s); $(BIN)/molecule test -s $$s; rc=$$?; \
 	  printf '%-16s %-6s %6s s\n' $$s $$( [ $$rc = 0 ] && echo pass || echo FAIL ) $$(( $$(date +%s) - t0 )) >> $(OUT)/matrix.txt; \
 	done; echo; printf '%-16s %-6s %8s\n' scenario result wall; cat $(OUT)/matrix.txt; ! grep -q FAIL $(OUT)/matrix.txt
+
+# Ordinary Ansible habits against a real VM (tests/integration/habits/run.sh): ad-hoc commands
+# with the default inventory, memlock through a reused connection, preflight with --limit.
+# Its own devvm under a scratch XDG_STATE_HOME, destroyed afterwards whatever the result.
+HABITS_STATE = $(OUT)/habits-state
+test-habits:
+	@mkdir -p $(HABITS_STATE); export XDG_STATE_HOME=$(HABITS_STATE); \
+	  $(BIN)/ansible-playbook playbooks/dev-vm.yml > $(OUT)/habits-dev-vm.log 2>&1 \
+	    && tests/integration/habits/run.sh; rc=$$?; \
+	  [ $$rc = 0 ] || tail -20 $(OUT)/habits-dev-vm.log; \
+	  $(BIN)/ansible-playbook playbooks/vm-destroy.yml > $(OUT)/habits-destroy.log 2>&1; exit $$rc
 
 unit:
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
