@@ -5,6 +5,7 @@
 #   make test        the whole test suite (what .ci/run runs): test-static, then test-vm
 # Parts: test-static (unit, changelog-lint, docs, lint, sanity, build: minutes, no VM)
 #        test-vm     (Molecule scenarios default, unbaked and trixie-amd64 on real QEMU VMs: tens of minutes)
+#   make test-faults-vm  VM-level fault suite (tests/faults/vm/run) on scratch VMs: tens of minutes
 #   make test-matrix the guest matrix (release x arch) on real QEMU VMs, one scenario after the
 #                    other: default (bookworm-amd64) trixie-amd64 bookworm-arm64 trixie-arm64;
 #                    a cell of the other architecture is emulated (README "Verified where")
@@ -21,7 +22,7 @@ export PATH := $(BIN):$(PATH)
 MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
 
-.PHONY: venv host-deps test test-static test-vm test-matrix unit sanity lint docs build changelog-lint
+.PHONY: venv host-deps test test-static test-vm test-matrix test-faults-vm unit sanity lint docs build changelog-lint
 
 venv:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +66,12 @@ test-matrix:
 	  t0=$$(date +%s); $(BIN)/molecule test -s $$s; rc=$$?; \
 	  printf '%-16s %-6s %6s s\n' $$s $$( [ $$rc = 0 ] && echo pass || echo FAIL ) $$(( $$(date +%s) - t0 )) >> $(OUT)/matrix.txt; \
 	done; echo; printf '%-16s %-6s %8s\n' scenario result wall; cat $(OUT)/matrix.txt; ! grep -q FAIL $(OUT)/matrix.txt
+
+# VM-level faults (tests/faults/vm: QEMU killed mid-converge, a second dev-vm.yml, the SSH port
+# taken, an image build interrupted) on scratch VMs: one PASS/FAIL line each. The unit-level
+# fault tests (tests/unit/faults) run in `make unit`.
+test-faults-vm:
+	VENV=$(VENV) tests/faults/vm/run
 
 unit:
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
