@@ -353,6 +353,8 @@ class VM(object):
         self.efivars = j('efivars.fd')
         self.seed_dir = j('seed')
         self.seed = j('seed/cidata.img')
+        self.stopped_how = None
+        self.record = None
 
     # ------------------------------------------------------------ reads
     def running_pid(self):
@@ -410,6 +412,37 @@ class VM(object):
             self.module.fail_json(msg='another run (pid %s) holds the lock of VM %s (%s) and did not finish within '
                                       'lock_timeout=%d s; nothing was changed. Wait for it to end (or stop it: kill %s) '
                                       'and run again' % (e.holder, self.name, path, self.p['lock_timeout'], e.holder))
+
+    # ------------------------------------------------------------ apply
+    def run_action(self, action):
+        """Carry out the actions that are not plain files or commands (the apply step's runner)."""
+        if action.kind in ('kill', 'stop'):
+            self.stopped_how = self.stop(int(action.target), graceful=action.kind == 'stop')
+        elif action.kind == 'remove_dir':
+            shutil.rmtree(action.target)
+        elif action.kind == 'mkdir':
+            self.make_dir()
+        elif action.kind == 'copy':
+            shutil.copyfile(action.before, action.target)
+            os.chmod(action.target, 0o600)
+        elif action.kind == 'overlay':
+            run_checked(self.module, action.argv, what=action.description,
+                        hint='the overlay must not be smaller than the base image (local_vm_disk_size)')
+        elif action.kind == 'seed':
+            self.write_seed()
+        elif action.kind == 'start':
+            self.start(action.argv)
+        else:
+            raise ValueError('qemu_vm has no runner for action kind %r' % action.kind)
+
+    def start(self, argv):
+        """Rotate the console log, record the VM (vm.json) and launch QEMU."""
+        if os.path.exists(self.serial_log):
+            os.rename(self.serial_log, self.serial_log + '.1')
+        if os.path.exists(self.qmp):
+            os.unlink(self.qmp)
+        write_file_atomic(self.module, self.vm_json, json.dumps(self.record, indent=2, sort_keys=True) + '\n', 0o600)
+        launch(self, argv)
 
     # ------------------------------------------------------------ stop
     def qmp_powerdown(self):
@@ -661,39 +694,39 @@ def exit_running(vm, actions, pid, saved, restart_needed):
               restart_needed=restart_needed, boot=(saved.get('config') or {}).get('firmware') or 'kernel')
 
 
+def plan_absent(vm, pid, dir_exists):
+    """state=absent: kill the VM's own QEMU, remove its (checked) directory."""
+    actions = []
+    if pid:
+        actions.append(Action('kill', str(pid), 'stop QEMU pid %d of %s' % (pid, vm.name)))
+    if dir_exists:
+        actions.append(Action('remove_dir', vm.dir, 'remove %s (overlay, keys, logs)' % vm.dir))
+    return actions
+
+
+def plan_stopped(vm, pid, pidfile_exists):
+    """state=stopped: power the VM off, or drop a stale pidfile."""
+    if pid:
+        return [Action('stop', str(pid), 'power off %s (QEMU pid %d)' % (vm.name, pid))]
+    if pidfile_exists:
+        return [Action('remove_file', vm.pidfile, 'remove the stale pidfile %s' % vm.pidfile)]
+    return []
+
+
 def do_absent(vm):
     if os.path.lexists(vm.dir):
         problem = vm.foreign_dir_problem()
         if problem:
             vm.module.fail_json(msg=problem, state_dir=vm.dir)
-    pid = vm.running_pid()
-    actions = []
-    if pid:
-        actions.append(Action('kill', str(pid), 'stop QEMU pid %d of %s' % (pid, vm.name)))
-    if os.path.isdir(vm.dir):
-        actions.append(Action('remove_dir', vm.dir, 'remove %s (overlay, keys, logs)' % vm.dir))
-    if not vm.module.check_mode:
-        if pid:
-            vm.stop(pid, graceful=False)
-        if os.path.isdir(vm.dir):
-            shutil.rmtree(vm.dir)
+    actions = plan_absent(vm, vm.running_pid(), os.path.isdir(vm.dir))
+    apply_actions(vm.module, actions, runner=vm.run_action)
     exit_with(vm, actions, running=False)
 
 
 def do_stopped(vm):
-    pid = vm.running_pid()
-    actions = []
-    if pid:
-        actions.append(Action('stop', str(pid), 'power off %s (QEMU pid %d)' % (vm.name, pid)))
-    elif os.path.exists(vm.pidfile):
-        actions.append(Action('remove_file', vm.pidfile, 'remove the stale pidfile %s' % vm.pidfile))
-    how = None
-    if not vm.module.check_mode:
-        if pid:
-            how = vm.stop(pid, graceful=True)
-        elif os.path.exists(vm.pidfile):
-            os.unlink(vm.pidfile)
-    exit_with(vm, actions, running=False, stopped_how=how)
+    actions = plan_stopped(vm, vm.running_pid(), os.path.exists(vm.pidfile))
+    apply_actions(vm.module, actions, runner=vm.run_action)
+    exit_with(vm, actions, running=False, stopped_how=vm.stopped_how)
 
 
 def do_running(vm):
@@ -772,8 +805,9 @@ def plan_create(vm, progs, disk, firmware):
             actions.append(plan_run([ssh_keygen, '-q', '-t', 'ed25519', '-N', '', '-C', 'labkit-%s' % vm.name, '-f', path],
                                     description='generate %s (%s)' % (what, path)))
     if not os.path.exists(vm.overlay):
-        actions.append(plan_run([qemu_img, 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', disk, vm.overlay,
-                                 vm.p['disk_size']], description='create the overlay %s on %s' % (vm.overlay, disk)))
+        actions.append(Action('overlay', vm.overlay, 'create the overlay %s on %s' % (vm.overlay, disk),
+                              argv=[qemu_img, 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', disk, vm.overlay,
+                                    vm.p['disk_size']]))
     pflash = None
     fw_files = vm.firmware_files(qemu, vm.p['arch'], firmware)
     if fw_files:
@@ -784,19 +818,6 @@ def plan_create(vm, progs, disk, firmware):
     if firmware:
         vm.seed_tool()  # fail before anything is created when no seed can be written
     return actions, pflash
-
-
-def apply_create(vm, actions, qemu_img):
-    for action in actions:
-        if action.kind == 'mkdir':
-            vm.make_dir()
-        elif action.kind == 'copy':
-            shutil.copyfile(action.before, action.target)
-            os.chmod(action.target, 0o600)
-        else:
-            run_checked(vm.module, action.argv, what=action.description,
-                        hint='the overlay must not be smaller than the base image (local_vm_disk_size)'
-                        if action.argv[0] == qemu_img else None)
 
 
 def exit_planned(vm, actions, port, hostname, firmware):
@@ -810,8 +831,26 @@ def exit_planned(vm, actions, port, hostname, firmware):
     exit_with(vm, actions + file_actions, secret=read_text(vm.host_key), running=False)
 
 
-def launch(vm, argv, port, accel, accel_reason):
+def plan_launch(vm, hostname, firmware, qemu, spec):
+    """The start of a created VM: its identity (seed files and image, or fw_cfg), then QEMU."""
+    actions = []
+    spec = dict(spec)
+    if firmware:
+        # the identity comes from the NoCloud seed: the image knows nothing of labkit
+        actions, rewrite = vm.plan_seed(hostname, vm.p['guest_apt_sources'], vm.p['guest_apt_conf'])
+        if rewrite:
+            actions.append(Action('seed', vm.seed, 'write the NoCloud seed %s (%s)' % (vm.seed, vm.seed_tool()[0])))
+        spec['seed'] = vm.seed
+    else:
+        spec['fw_cfg'] = [('authorized_keys', 'file', vm.key + '.pub'),
+                          ('ssh_host_ed25519_key', 'file', vm.host_key),
+                          ('hostname', 'string', hostname)]
+    return actions + [Action('start', vm.name, 'start %s' % vm.name, argv=q.vm_argv(qemu, spec))]
+
+
+def launch(vm, argv):
     """Run QEMU (it daemonizes); a taken SSH port fails naming the port and its holder."""
+    port, accel, accel_reason = vm.record['ssh_port'], vm.record['accel'], vm.record['accel_reason']
     rc, out, err = vm.module.run_command(argv)
     if rc == 0:
         return
@@ -839,32 +878,18 @@ def do_started(vm, hostname):
     if module.check_mode:
         exit_planned(vm, actions, port, hostname, firmware)
     accel, accel_reason = vm.choose_accel(progs[0], p['arch'], kernel)
-    apply_create(vm, actions, progs[1])
+    apply_actions(module, actions, runner=vm.run_action)
     spec = dict(name=vm.name, arch=p['arch'], accel=accel, cpus=p['cpus'], memory_mb=p['memory'], overlay=vm.overlay,
                 kernel=kernel, initrd=initrd, ssh_port=port, serial_log=vm.serial_log, pidfile=vm.pidfile,
-                qmp_socket=vm.qmp, cmdline_extra=p['kernel_cmdline'], extra_args=p['extra_args'])
-    if firmware:
-        # the identity comes from the NoCloud seed: the image knows nothing of labkit
-        seed_actions, rewrite = vm.plan_seed(hostname, p['guest_apt_sources'], p['guest_apt_conf'])
-        apply_actions(module, seed_actions)
-        actions += seed_actions
-        if rewrite:
-            tool = vm.write_seed()
-            actions.append(Action('seed', vm.seed, 'write the NoCloud seed %s (%s)' % (vm.seed, tool)))
-        spec.update(pflash=pflash, seed=vm.seed)
-    else:
-        spec['fw_cfg'] = [('authorized_keys', 'file', vm.key + '.pub'),
-                          ('ssh_host_ed25519_key', 'file', vm.host_key),
-                          ('hostname', 'string', hostname)]
-    argv = q.vm_argv(progs[0], spec)
-    if os.path.exists(vm.serial_log):
-        os.rename(vm.serial_log, vm.serial_log + '.1')
-    if os.path.exists(vm.qmp):
-        os.unlink(vm.qmp)
-    record = dict(name=vm.name, config=want, ssh_port=port, accel=accel, accel_reason=accel_reason, argv=argv)
-    write_file_atomic(module, vm.vm_json, json.dumps(record, indent=2, sort_keys=True) + '\n', 0o600)
-    launch(vm, argv, port, accel, accel_reason)
-    actions.append(Action('start', vm.name, 'start %s with %s on 127.0.0.1:%d (%s; %s)' % (vm.name, accel, port, why, accel_reason)))
+                qmp_socket=vm.qmp, cmdline_extra=p['kernel_cmdline'], extra_args=p['extra_args'],
+                pflash=pflash)
+    start = plan_launch(vm, hostname, firmware, progs[0], spec)
+    vm.record = dict(name=vm.name, config=want, ssh_port=port, accel=accel, accel_reason=accel_reason,
+                     argv=start[-1].argv)
+    start[-1].description = 'start %s with %s on 127.0.0.1:%d (%s; %s)' % (vm.name, accel, port, why, accel_reason)
+    apply_actions(module, start, runner=vm.run_action)
+    actions += start
+    argv = start[-1].argv
     file_actions, conn = vm.plan_user_files(port, read_text(vm.host_key + '.pub', ''))
     apply_actions(module, file_actions)
     new_pid = vm.running_pid()
@@ -872,26 +897,6 @@ def do_started(vm, hostname):
     exit_with(vm, actions + file_actions, secret=read_text(vm.host_key), running=bool(new_pid), pid=new_pid,
               ssh_port=port, accel=accel, accel_reason=accel_reason, connection=conn, inventory=vm.inventory,
               ssh_config=vm.ssh_config, argv=argv, restart_needed=False, boot=firmware or 'kernel', **extra)
-
-
-def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    p = module.params
-    state = 'started' if p['state'] == 'present' else p['state']
-    hostname = p['hostname'] or p['name']
-    state_dir = p['state_dir'] or os.path.join(q.user_state_root(os.environ), 'vms', p['name'] or '')
-    problem = q.vm_options_problem(p, state_dir, hostname, state == 'started')
-    if problem:
-        module.fail_json(msg=problem)
-    vm = VM(module)
-    if state == 'running':
-        do_running(vm)
-    precheck(vm, state, hostname)
-    if module.check_mode or (state != 'started' and not os.path.isdir(vm.dir)):
-        run_state(vm, state, hostname)
-    else:
-        with vm.locked():
-            run_state(vm, state, hostname)
 
 
 def start_inputs(vm, hostname):
@@ -930,6 +935,26 @@ def run_state(vm, state, hostname):
         do_stopped(vm)
     else:
         do_started(vm, hostname)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    p = module.params
+    state = 'started' if p['state'] == 'present' else p['state']
+    hostname = p['hostname'] or p['name']
+    state_dir = p['state_dir'] or os.path.join(q.user_state_root(os.environ), 'vms', p['name'] or '')
+    problem = q.vm_options_problem(p, state_dir, hostname, state == 'started')
+    if problem:
+        module.fail_json(msg=problem)
+    vm = VM(module)
+    if state == 'running':
+        do_running(vm)
+    precheck(vm, state, hostname)
+    if module.check_mode or (state != 'started' and not os.path.isdir(vm.dir)):
+        run_state(vm, state, hostname)
+    else:
+        with vm.locked():
+            run_state(vm, state, hostname)
 
 
 if __name__ == '__main__':

@@ -581,3 +581,16 @@ def test_paths_with_commas_and_blanks_reach_qemu_and_ssh_whole(module_runner, tm
     assert args[:2] == ['-o', 'UserKnownHostsFile="%s/known_hosts"' % st]
     cfg = (world.state / 'ssh_config').read_text()
     assert '  IdentityFile "%s/id_ed25519"\n' % st in cfg and '  UserKnownHostsFile "%s/known_hosts"\n' % st in cfg
+
+
+def test_the_stop_and_remove_plans_are_pure(tmp_path, monkeypatch):
+    class Module(object):
+        params = dict(name='devvm', state_dir=str(tmp_path / 'devvm'), cache_dir='')
+    vm = qemu_vm.VM(Module())
+    assert [a.kind for a in qemu_vm.plan_absent(vm, 4242, True)] == ['kill', 'remove_dir']
+    assert qemu_vm.plan_absent(vm, None, False) == []
+    assert [a.kind for a in qemu_vm.plan_stopped(vm, 4242, True)] == ['stop']
+    assert [a.description for a in qemu_vm.plan_stopped(vm, None, True)] == [
+        'remove the stale pidfile %s' % (tmp_path / 'devvm' / 'qemu.pid')]
+    assert qemu_vm.plan_stopped(vm, None, False) == []
+    assert not (tmp_path / 'devvm').exists()
