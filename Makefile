@@ -6,6 +6,7 @@
 # Parts: test-static (unit, changelog-lint, docs, lint, sanity, build: minutes, no VM)
 #        test-vm     (Molecule scenarios default, unbaked and trixie-amd64 on real QEMU VMs: tens of minutes)
 #   make test-habits ad-hoc commands, reused connections and --limit against a real VM
+#   make test-faults-vm  VM-level fault suite (tests/faults/vm/run) on scratch VMs: tens of minutes
 #   make test-matrix the guest matrix (release x arch) on real QEMU VMs, one scenario after the
 #                    other: default (bookworm-amd64) trixie-amd64 bookworm-arm64 trixie-arm64;
 #                    a cell of the other architecture is emulated (README "Verified where")
@@ -22,7 +23,7 @@ export PATH := $(BIN):$(PATH)
 MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
 
-.PHONY: venv host-deps test test-static test-vm test-matrix test-habits unit sanity lint docs build changelog-lint
+.PHONY: venv host-deps test test-static test-vm test-matrix test-habits test-faults-vm unit sanity lint docs build changelog-lint
 
 venv:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +78,11 @@ test-habits:
 	    && tests/integration/habits/run.sh; rc=$$?; \
 	  [ $$rc = 0 ] || tail -20 $(OUT)/habits-dev-vm.log; \
 	  $(BIN)/ansible-playbook playbooks/vm-destroy.yml > $(OUT)/habits-destroy.log 2>&1; exit $$rc
+# VM-level faults (tests/faults/vm: QEMU killed mid-converge, a second dev-vm.yml, the SSH port
+# taken, an image build interrupted) on scratch VMs: one PASS/FAIL line each. The unit-level
+# fault tests (tests/unit/faults) run in `make unit`.
+test-faults-vm:
+	VENV=$(VENV) tests/faults/vm/run
 
 unit:
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit

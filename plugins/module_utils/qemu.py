@@ -20,6 +20,8 @@ import os
 import re
 import socket
 
+from ansible.module_utils.six.moves import shlex_quote
+
 # Bump whenever the image recipe (debootstrap arguments, files written into
 # the rootfs, mkfs/convert options) changes: it is part of the cache key, so
 # a bump makes every cached image stale and the next run rebuilds.
@@ -424,11 +426,21 @@ def parse_qemu_version(text):
 
 # ---------------------------------------------------------------- qemu argv
 
+def qemu_opt(value):
+    """``value`` inside a QEMU option list (``-drive file=``, ``-fw_cfg``, ``-qmp unix:``): commas doubled.
+
+    QEMU splits these lists at ``,`` and reads ``,,`` as one literal comma, so a
+    path such as ``/srv/a,b/disk.qcow2`` stays one value. (``-serial file:``,
+    ``-kernel``, ``-initrd`` and ``-pidfile`` take their value literally.)
+    """
+    return str(value).replace(',', ',,')
+
+
 def fw_cfg_args(entries):
     """``[(name, kind, value)]`` -> ``-fw_cfg`` args; kind is ``file`` or ``string``."""
     argv = []
     for name, kind, value in entries:
-        argv += ['-fw_cfg', 'name=opt/labkit/%s,%s=%s' % (name, kind, value)]
+        argv += ['-fw_cfg', 'name=opt/labkit/%s,%s=%s' % (name, kind, qemu_opt(value))]
     return argv
 
 
@@ -466,19 +478,19 @@ def vm_argv(qemu, spec):
                  '-append', kernel_cmdline(arch, spec.get('cmdline_extra') or '')]
     elif spec.get('pflash'):
         code, efivars = spec['pflash']
-        argv += ['-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=%s' % code,
-                 '-drive', 'if=pflash,format=raw,unit=1,file=%s' % efivars]
-    argv += ['-drive', 'file=%s,if=none,id=hd0,format=qcow2,discard=unmap' % spec['overlay'],
+        argv += ['-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=%s' % qemu_opt(code),
+                 '-drive', 'if=pflash,format=raw,unit=1,file=%s' % qemu_opt(efivars)]
+    argv += ['-drive', 'file=%s,if=none,id=hd0,format=qcow2,discard=unmap' % qemu_opt(spec['overlay']),
              '-device', 'virtio-blk-pci,drive=hd0' + ('' if kernel else ',bootindex=0')]
     if not kernel and spec.get('seed'):
-        argv += ['-drive', 'file=%s,if=none,id=cidata,format=raw,readonly=on' % spec['seed'],
+        argv += ['-drive', 'file=%s,if=none,id=cidata,format=raw,readonly=on' % qemu_opt(spec['seed']),
                  '-device', 'virtio-blk-pci,drive=cidata']
     argv += ['-netdev', 'user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22' % int(spec['ssh_port']),
              '-device', 'virtio-net-pci,netdev=n0',
              '-device', 'virtio-rng-pci']
     argv += fw_cfg_args(spec.get('fw_cfg') or [])
     argv += ['-display', 'none', '-serial', 'file:%s' % spec['serial_log'], '-monitor', 'none',
-             '-qmp', 'unix:%s,server=on,wait=off' % spec['qmp_socket'],
+             '-qmp', 'unix:%s,server=on,wait=off' % qemu_opt(spec['qmp_socket']),
              '-daemonize', '-pidfile', spec['pidfile']]
     argv += list(spec.get('extra_args') or [])
     return argv
@@ -701,6 +713,21 @@ def cmdline_is_vm(argv, pidfile):
     return False
 
 
+def record_names_vm(record, name, pidfile):
+    """True when a VM directory's ``vm.json`` (``record``, a dict) is the marker of VM ``name``.
+
+    A record names its VM (``name``, written since this check exists) or holds the
+    QEMU argv of that VM (``-name labkit-<name>`` with its own pidfile: older records).
+    """
+    if not isinstance(record, dict):
+        return False
+    if record.get('name') is not None:
+        return record.get('name') == name
+    argv = record.get('argv') or []
+    pairs = dict(zip(argv, argv[1:])) if isinstance(argv, list) else {}
+    return pairs.get('-name') == 'labkit-%s' % name and pairs.get('-pidfile') == pidfile
+
+
 def split_proc_cmdline(raw):
     """``/proc/<pid>/cmdline`` bytes/text -> argv list."""
     if isinstance(raw, bytes):
@@ -714,6 +741,97 @@ def parse_pidfile(text):
     except ValueError:
         return None
     return pid if pid > 0 else None
+
+
+# ---------------------------------------------------------------- checking a VM's options
+
+HOSTNAME_LABEL_RE = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$')
+DISK_SIZE_RE = re.compile(r'^[1-9][0-9]*(\.[0-9]+)?[KMGTP]?$')
+CONTROL_RE = re.compile(r'[\x00-\x1f\x7f]')
+# what ssh_config/ssh -o cannot hold in a path: '"' ends the quoted value, '%' starts a token
+SSH_PATH_BAD = ('"', '%')
+INT_BOUNDS = (
+    # option, role variable, lowest, highest, what it is
+    ('cpus', 'local_vm_cpus', 1, 1024, 'a number of vCPUs'),
+    ('memory', 'local_vm_memory', 128, 16777216, 'a memory size in MiB'),
+    ('ssh_port', 'local_vm_ssh_port', 0, 65535, 'a TCP port (0 picks a free one)'),
+    ('probe_timeout', 'local_vm_probe_timeout', 1, 3600, 'seconds'),
+    ('stop_timeout', 'local_vm_stop_timeout', 0, 3600, 'seconds'),
+    ('lock_timeout', None, 0, 86400, 'seconds'),
+)
+
+
+def valid_hostname(name):
+    """True for an RFC 1123 host name: dot-separated labels of letters, digits and inner '-', 253 at most."""
+    if not name or len(name) > 253:
+        return False
+    return all(HOSTNAME_LABEL_RE.match(label) for label in name.split('.'))
+
+
+def _int_problem(params, key, var, low, high, what):
+    value = params.get(key)
+    if value is None or low <= value <= high:
+        return None
+    via = ' (%s)' % var if var else ''
+    return '%s=%s is not %s: give a whole number from %d to %d%s' % (key, value, what, low, high, via)
+
+
+def _path_problem(key, path, for_ssh):
+    if not path:
+        return None
+    if CONTROL_RE.search(path):
+        return ('%s %r holds a control character (a newline or tab); QEMU and ssh cannot take it: '
+                'use a plain path' % (key, path))
+    if for_ssh:
+        bad = [c for c in SSH_PATH_BAD if c in path]
+        if bad:
+            return ('state_dir %r holds %s, which ssh cannot take in IdentityFile/UserKnownHostsFile '
+                    '(\'"\' ends a quoted value, \'%%\' starts a token): choose a state_dir '
+                    '(local_vm_state_dir) without it' % (path, ' and '.join(repr(c) for c in bad)))
+    return None
+
+
+def vm_options_problem(params, state_dir, hostname, starting):
+    """Pure: what is wrong with a qemu_vm task's options, or None. Checked before anything is written.
+
+    ``hostname`` is the guest's effective host name (``hostname`` or the VM
+    name); it is only checked when ``starting`` (an existing VM can always be
+    stopped or removed). Paths holding commas are fine (:func:`qemu_opt`),
+    blanks too (:func:`ssh_option`).
+    """
+    if not valid_vm_name(params.get('name')):
+        return ('VM name %r is not valid: use letters, digits, ".", "_" and "-" (at most 63, '
+                'starting with a letter or digit)' % params.get('name'))
+    for bounds in INT_BOUNDS:
+        problem = _int_problem(params, *bounds)
+        if problem:
+            return problem
+    for key in ('disk', 'kernel', 'initrd', 'cache_dir'):
+        problem = _path_problem(key, params.get(key), False)
+        if problem:
+            return problem
+    problem = _path_problem('state_dir', state_dir, True)
+    if problem:
+        return problem
+    if not starting:
+        return None
+    if not DISK_SIZE_RE.match(params.get('disk_size') or ''):
+        return ('disk_size=%r is not a size: give a number with an optional K, M, G, T or P suffix, '
+                'such as 20G (local_vm_disk_size)' % params.get('disk_size'))
+    if CONTROL_RE.search(params.get('kernel_cmdline') or ''):
+        return 'kernel_cmdline holds a control character (a newline or tab): give one line (local_vm_kernel_cmdline)'
+    if not valid_hostname(hostname):
+        given = 'hostname' if params.get('hostname') else 'the VM name (used as its hostname)'
+        return ('%s %r is not a valid host name (RFC 1123: dot-separated labels of letters, digits and "-", '
+                'each 1-63 long, not starting or ending with "-"; 253 at most): set hostname '
+                '(local_vm_hostname) to one, such as %r' % (given, hostname, hostname_suggestion(hostname)))
+    return None
+
+
+def hostname_suggestion(name):
+    """A valid host name close to ``name`` (for the error message)."""
+    labels = [re.sub(r'[^A-Za-z0-9-]+', '-', label).strip('-')[:63].strip('-') for label in (name or '').split('.')]
+    return '.'.join(label for label in labels if label)[:253].strip('.-') or 'devvm'
 
 
 # ---------------------------------------------------------------- ports
@@ -736,6 +854,38 @@ def free_port(host='127.0.0.1'):
         return sock.getsockname()[1]
     finally:
         sock.close()
+
+
+def tcp_listeners(proc_net_tcp, port):
+    """``/proc/net/tcp`` text -> ``[(address, uid, inode)]`` of the sockets listening on ``port``."""
+    found = []
+    for line in (proc_net_tcp or '').splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != '0A' or ':' not in fields[1]:
+            continue
+        addr_hex, port_hex = fields[1].split(':', 1)
+        if int(port_hex, 16) != int(port) or len(addr_hex) != 8:
+            continue
+        address = '.'.join(str(int(addr_hex[i:i + 2], 16)) for i in (6, 4, 2, 0))
+        found.append((address, int(fields[7]), fields[9]))
+    return found
+
+
+def hostfwd_failed(stderr, port):
+    """True when QEMU's stderr says it could not bind the SSH forward on ``port``."""
+    return "Could not set up host forwarding rule 'tcp:127.0.0.1:%d-" % int(port) in (stderr or '')
+
+
+def port_taken_message(name, port, listeners, holders):
+    """The error when QEMU could not bind ``port``: who holds it (``holders``: pid -> command) and the fix."""
+    who = ''
+    if holders:
+        who = ' by %s' % ', '.join('pid %d (%s)' % (pid, cmd) for pid, cmd in sorted(holders.items()))
+    elif listeners:
+        who = ' by a process of uid %s (socket inode %s)' % (listeners[0][1], listeners[0][2])
+    return ('QEMU could not forward 127.0.0.1:%d to the SSH port of %s: the port was taken%s after it was '
+            'checked; nothing of the VM was lost. Choose another port (local_vm_ssh_port, 0 picks a free one) '
+            'or stop the process holding it, then run again' % (int(port), name, who))
 
 
 def choose_port(requested, saved, is_free, pick_free):
@@ -768,13 +918,32 @@ def known_hosts_line(name, host_pubkey):
     return '%s %s %s\n' % (host_key_alias(name), parts[0], parts[1]) if len(parts) >= 2 else ''
 
 
+def ssh_option(key, value):
+    """One ``-o Key=value`` of ``ansible_ssh_common_args``, quoted for both readers.
+
+    Ansible splits the string like a shell (so the option is shell-quoted) and ssh
+    reads the option like a config line, where a path with blanks must be in
+    double quotes (UserKnownHostsFile would otherwise take ``/a b/k`` as two files).
+    """
+    value = str(value)
+    if not re.search(r'\s', value):
+        return '-o %s=%s' % (key, value)
+    return '-o ' + shlex_quote('%s="%s"' % (key, value))
+
+
+def ssh_config_value(value):
+    """A value of an ssh_config line: double-quoted when it holds blanks."""
+    value = str(value)
+    return '"%s"' % value if re.search(r'\s', value) else value
+
+
 def ssh_common_args(name, known_hosts):
     # ServerAlive*: a session whose guest stops answering (a reboot under a
     # loaded TCG host; QEMU's user networking keeps the host side open) ends
     # after a minute instead of hanging the play.
-    return ('-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o HostKeyAlias=%s '
-            '-o IdentitiesOnly=yes -o ServerAliveInterval=15 -o ServerAliveCountMax=4'
-            % (known_hosts, host_key_alias(name)))
+    return ' '.join([ssh_option('UserKnownHostsFile', known_hosts), '-o StrictHostKeyChecking=yes',
+                     '-o HostKeyAlias=%s' % host_key_alias(name), '-o IdentitiesOnly=yes',
+                     '-o ServerAliveInterval=15', '-o ServerAliveCountMax=4'])
 
 
 def connection_vars(name, port, private_key, known_hosts):
@@ -800,7 +969,8 @@ def ssh_config_text(name, port, private_key, known_hosts):
             '  StrictHostKeyChecking yes\n'
             '  HostKeyAlias %s\n'
             '  ServerAliveInterval 15\n'
-            '  ServerAliveCountMax 4\n') % (name, name, int(port), private_key, known_hosts, host_key_alias(name))
+            '  ServerAliveCountMax 4\n') % (name, name, int(port), ssh_config_value(private_key),
+                                            ssh_config_value(known_hosts), host_key_alias(name))
 
 
 def inventory_text(name, conn):

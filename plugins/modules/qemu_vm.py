@@ -42,7 +42,11 @@ attributes:
   check_mode:
     support: full
   diff_mode:
-    support: full
+    support: partial
+    details:
+      - The files it writes as text are diffed, in check mode too (C(known_hosts), C(ssh_config), the inventory,
+        C(port), the seed's C(user-data) and C(meta-data), with the private host key not shown); the SSH keys,
+        the overlay, the UEFI vars and the seed image are reported in RV(actions) only.
   platform:
     platforms: [linux, darwin]
 options:
@@ -55,7 +59,8 @@ options:
       - V(started) (or V(present)) creates the VM when needed and starts it; running VMs are left alone.
       - V(stopped) powers the guest off (ACPI power button over QMP, then SIGTERM after O(stop_timeout)).
       - V(absent) kills the VM's own QEMU (pid checked against its command line) and removes
-        O(state_dir); the image cache is kept.
+        O(state_dir) when it is this VM's (its C(vm.json) names the VM); any other directory, or a
+        symbolic link, fails the task and nothing is removed. The image cache is kept.
       - V(running) only looks. When the VM runs it returns its RV(connection) and changes nothing
         (playbooks that use a VM made by C(dev-vm.yml), such as C(build.yml)); when it does not run
         the module fails saying how to start it. O(disk), O(kernel) and the sizes are not needed.
@@ -66,6 +71,8 @@ options:
     description:
       - Directory of this VM. Empty means C($XDG_STATE_HOME/labkit-ebpf_rdma/vms/<name>) or
         C(~/.local/state/labkit-ebpf_rdma/vms/<name>).
+      - Commas and blanks are fine (QEMU gets commas doubled, ssh gets quoted paths); C(") and C(%), which ssh
+        cannot take in a path, and control characters are refused.
     type: path
     default: ''
   cache_dir:
@@ -112,11 +119,11 @@ options:
     type: str
     default: ''
   cpus:
-    description: Number of vCPUs.
+    description: Number of vCPUs (1 to 1024).
     type: int
     default: 2
   memory:
-    description: Memory in MiB.
+    description: Memory in MiB (128 to 16777216).
     type: int
     default: 2048
   disk_size:
@@ -124,7 +131,10 @@ options:
     type: str
     default: 20G
   ssh_port:
-    description: Loopback port forwarded to the guest's port 22; 0 picks a free one (kept while free).
+    description:
+      - Loopback port forwarded to the guest's port 22 (1 to 65535); 0 picks a free one (kept while free).
+      - When the port is taken between the check and QEMU's start, the task fails naming the port and,
+        when it can be read from C(/proc), the process holding it.
     type: int
     default: 0
   accel:
@@ -140,8 +150,18 @@ options:
     description: Seconds to wait for the guest to power off before QEMU is terminated.
     type: int
     default: 90
+  lock_timeout:
+    description:
+      - Seconds to wait for another run on the same VM to finish. Starting, stopping and removing a VM hold
+        a per-VM lock (C(.<name>.lock) next to O(state_dir), recording the holder's pid); a second run waits
+        (with a warning), then fails naming the holder's pid.
+    type: int
+    default: 120
   hostname:
-    description: Hostname of the guest; empty means O(name).
+    description:
+      - Hostname of the guest; empty means O(name), which must then be a valid host name too.
+      - An RFC 1123 host name (dot-separated labels of letters, digits and C(-), 1 to 63 each, 253 at most);
+        anything else fails before anything is written. It reaches the guest as data (fw_cfg or the seed).
     type: str
     default: ''
   kernel_cmdline:
@@ -252,6 +272,7 @@ actions:
   elements: str
 '''
 
+import contextlib
 import errno
 import json
 import os
@@ -266,6 +287,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     Action, apply_actions, plan_file, plan_run, read_text, run_checked, result_for, write_file_atomic)
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vmlock
 
 KVM_DEVICE = '/dev/kvm'
 
@@ -331,6 +353,8 @@ class VM(object):
         self.efivars = j('efivars.fd')
         self.seed_dir = j('seed')
         self.seed = j('seed/cidata.img')
+        self.stopped_how = None
+        self.record = None
 
     # ------------------------------------------------------------ reads
     def running_pid(self):
@@ -344,9 +368,81 @@ class VM(object):
 
     def saved(self):
         try:
-            return json.loads(read_text(self.vm_json) or '{}')
+            record = json.loads(read_text(self.vm_json) or '{}')
         except ValueError:
             return {}
+        return record if isinstance(record, dict) else {}
+
+    def make_dir(self):
+        """Create the VM's directory with its marker (vm.json naming the VM) before anything else goes in."""
+        if not os.path.isdir(self.dir):
+            os.makedirs(self.dir, 0o700)
+        if not os.path.exists(self.vm_json):
+            write_file_atomic(self.module, self.vm_json, json.dumps({'name': self.name}) + '\n', 0o600)
+
+    def foreign_dir_problem(self):
+        """Why state_dir must not be removed as this VM's (None when it is this VM's, or empty)."""
+        if os.path.islink(self.dir) or not os.path.isdir(self.dir):
+            what = 'a symbolic link' if os.path.islink(self.dir) else 'not a directory'
+            return ('state_dir %s is %s, not the directory of VM %s; nothing was removed. Check state_dir '
+                    '(local_vm_state_dir); remove it by hand if it is yours to remove: rm -- %s'
+                    % (self.dir, what, self.name, self.dir))
+        entries = sorted(os.listdir(self.dir))
+        if not entries or q.record_names_vm(self.saved(), self.name, self.pidfile):
+            return None
+        shown = ', '.join(entries[:8]) + (', ...' if len(entries) > 8 else '')
+        return ('state_dir %s is not the directory of VM %s: it has no vm.json naming %s (it holds %s); nothing '
+                'was removed. Check state_dir (local_vm_state_dir); if it is a VM directory you want gone, remove '
+                'it by hand: rm -r -- %s' % (self.dir, self.name, self.name, shown, self.dir))
+
+    def lock_path(self):
+        return os.path.join(os.path.dirname(self.dir.rstrip('/')) or '/', '.%s.lock' % self.name)
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the per-VM lock (a second run waits up to lock_timeout, then fails naming the holder)."""
+        path = self.lock_path()
+
+        def waiting(holder):
+            self.module.warn('waited for the run with pid %s, which held the lock of VM %s (%s)' % (holder, self.name, path))
+        try:
+            with vmlock.flock(path, self.p['lock_timeout'], waiting):
+                yield
+        except vmlock.LockHeld as e:
+            self.module.fail_json(msg='another run (pid %s) holds the lock of VM %s (%s) and did not finish within '
+                                      'lock_timeout=%d s; nothing was changed. Wait for it to end (or stop it: kill %s) '
+                                      'and run again' % (e.holder, self.name, path, self.p['lock_timeout'], e.holder))
+
+    # ------------------------------------------------------------ apply
+    def run_action(self, action):
+        """Carry out the actions that are not plain files or commands (the apply step's runner)."""
+        if action.kind in ('kill', 'stop'):
+            self.stopped_how = self.stop(int(action.target), graceful=action.kind == 'stop')
+        elif action.kind == 'remove_dir':
+            shutil.rmtree(action.target)
+        elif action.kind == 'mkdir':
+            self.make_dir()
+        elif action.kind == 'copy':
+            shutil.copyfile(action.before, action.target)
+            os.chmod(action.target, 0o600)
+        elif action.kind == 'overlay':
+            run_checked(self.module, action.argv, what=action.description,
+                        hint='the overlay must not be smaller than the base image (local_vm_disk_size)')
+        elif action.kind == 'seed':
+            self.write_seed()
+        elif action.kind == 'start':
+            self.start(action.argv)
+        else:
+            raise ValueError('qemu_vm has no runner for action kind %r' % action.kind)
+
+    def start(self, argv):
+        """Rotate the console log, record the VM (vm.json) and launch QEMU."""
+        if os.path.exists(self.serial_log):
+            os.rename(self.serial_log, self.serial_log + '.1')
+        if os.path.exists(self.qmp):
+            os.unlink(self.qmp)
+        write_file_atomic(self.module, self.vm_json, json.dumps(self.record, indent=2, sort_keys=True) + '\n', 0o600)
+        launch(self, argv)
 
     # ------------------------------------------------------------ stop
     def qmp_powerdown(self):
@@ -419,8 +515,7 @@ class VM(object):
         timeout = self.module.get_bin_path('timeout')
         if not timeout:
             return False, 'cannot bound the KVM probe: the timeout program (coreutils) is missing'
-        if not os.path.isdir(self.dir):
-            os.makedirs(self.dir, 0o700)
+        self.make_dir()
         log = os.path.join(self.dir, 'kvm-probe.log')
         if os.path.exists(log):
             os.unlink(log)
@@ -525,109 +620,141 @@ def desired_config(p, hostname, firmware=None):
     return cfg
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            state=dict(type='str', default='started', choices=['started', 'present', 'stopped', 'absent', 'running']),
-            state_dir=dict(type='path', default=''),
-            cache_dir=dict(type='path', default=''),
-            arch=dict(type='str', default='amd64', choices=list(q.SUPPORTED_ARCHES)),
-            disk=dict(type='path'),
-            kernel=dict(type='path'),
-            initrd=dict(type='path'),
-            firmware=dict(type='str', default='auto', choices=['auto', 'bios', 'uefi']),
-            guest_apt_sources=dict(type='str', default=''),
-            guest_apt_conf=dict(type='str', default=''),
-            cpus=dict(type='int', default=2),
-            memory=dict(type='int', default=2048),
-            disk_size=dict(type='str', default='20G'),
-            ssh_port=dict(type='int', default=0),
-            accel=dict(type='str', default='auto', choices=['auto', 'kvm', 'hvf', 'tcg']),
-            probe_timeout=dict(type='int', default=20),
-            stop_timeout=dict(type='int', default=90),
-            hostname=dict(type='str', default=''),
-            kernel_cmdline=dict(type='str', default=''),
-            extra_args=dict(type='list', elements='str', default=[]),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    if not q.valid_vm_name(p['name']):
-        module.fail_json(msg='VM name %r is not valid: use letters, digits, ".", "_" and "-" (at most 63, '
-                             'starting with a letter or digit)' % p['name'])
-    vm = VM(module)
-    state = 'started' if p['state'] == 'present' else p['state']
-    pid = vm.running_pid()
-    base = dict(state_dir=vm.dir, serial_log=vm.serial_log)
+ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True),
+    state=dict(type='str', default='started', choices=['started', 'present', 'stopped', 'absent', 'running']),
+    state_dir=dict(type='path', default=''),
+    cache_dir=dict(type='path', default=''),
+    arch=dict(type='str', default='amd64', choices=list(q.SUPPORTED_ARCHES)),
+    disk=dict(type='path'),
+    kernel=dict(type='path'),
+    initrd=dict(type='path'),
+    firmware=dict(type='str', default='auto', choices=['auto', 'bios', 'uefi']),
+    guest_apt_sources=dict(type='str', default=''),
+    guest_apt_conf=dict(type='str', default=''),
+    cpus=dict(type='int', default=2),
+    memory=dict(type='int', default=2048),
+    disk_size=dict(type='str', default='20G'),
+    ssh_port=dict(type='int', default=0),
+    accel=dict(type='str', default='auto', choices=['auto', 'kvm', 'hvf', 'tcg']),
+    probe_timeout=dict(type='int', default=20),
+    stop_timeout=dict(type='int', default=90),
+    lock_timeout=dict(type='int', default=120),
+    hostname=dict(type='str', default=''),
+    kernel_cmdline=dict(type='str', default=''),
+    extra_args=dict(type='list', elements='str', default=[]),
+)
 
-    if state == 'absent':
-        actions = []
-        if pid:
-            actions.append(Action('kill', str(pid), 'stop QEMU pid %d of %s' % (pid, vm.name)))
-        if os.path.isdir(vm.dir):
-            actions.append(Action('remove_dir', vm.dir, 'remove %s (overlay, keys, logs)' % vm.dir))
-        if not module.check_mode:
-            if pid:
-                vm.stop(pid, graceful=False)
-            if os.path.isdir(vm.dir):
-                shutil.rmtree(vm.dir)
-        module.exit_json(**result_for(module, actions, running=False, **base))
+# shown in place of a key in a diff (the seed's user-data carries the VM's private host key)
+HIDDEN = '<not shown: the private SSH host key of the VM>'
+PLANNED_HOST_KEY = 'ssh-ed25519 <generated-at-start>'
 
-    if state == 'stopped':
-        actions = []
-        if pid:
-            actions.append(Action('stop', str(pid), 'power off %s (QEMU pid %d)' % (vm.name, pid)))
-        elif os.path.exists(vm.pidfile):
-            actions.append(Action('remove_file', vm.pidfile, 'remove the stale pidfile %s' % vm.pidfile))
-        how = None
-        if not module.check_mode:
-            if pid:
-                how = vm.stop(pid, graceful=True)
-            elif os.path.exists(vm.pidfile):
-                os.unlink(vm.pidfile)
-        module.exit_json(**result_for(module, actions, running=False, stopped_how=how, **base))
 
-    if state == 'running':
-        if not pid:
-            module.fail_json(msg='%s is not running (no live QEMU of its pidfile %s); create or start it first: '
-                                 'ansible-playbook playbooks/dev-vm.yml (role labkit.ebpf_rdma.local_vm, '
-                                 'local_vm_state=started)' % (vm.name, vm.pidfile), running=False, **base)
-        saved = vm.saved()
-        port = int(saved.get('ssh_port') or 0)
-        # Only the connection is wanted: the files it would (re)write are not touched.
-        dummy, conn = vm.plan_user_files(port, read_text(vm.host_key + '.pub', ''))
-        module.exit_json(**result_for(module, [], running=True, pid=pid, ssh_port=port,
-                                      accel=saved.get('accel'), accel_reason=saved.get('accel_reason'),
-                                      connection=conn, inventory=vm.inventory, ssh_config=vm.ssh_config,
-                                      argv=saved.get('argv') or [], restart_needed=False,
-                                      boot=(saved.get('config') or {}).get('firmware') or 'kernel', **base))
+def proc_net_tcp():
+    return read_text('/proc/net/tcp', '')
 
-    # ---------------------------------------------------------------- started
-    hostname = p['hostname'] or p['name']
-    firmware = None
-    if not p['kernel']:
-        firmware, why_not = q.choose_firmware(p['firmware'], p['arch'])
-        if why_not:
-            module.fail_json(msg=why_not)
-    want = desired_config(p, hostname, firmware)
-    saved = vm.saved()
+
+def socket_holders(listeners):
+    """``{pid: command}`` of the processes (of this user) holding the sockets of ``listeners``."""
+    inodes = set('socket:[%s]' % inode for _a, _u, inode in listeners)
+    holders = {}
+    if not inodes or not os.path.isdir('/proc'):
+        return holders
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        fd_dir = '/proc/%s/fd' % entry
+        try:
+            links = [os.readlink(os.path.join(fd_dir, fd)) for fd in os.listdir(fd_dir)]
+        except OSError:
+            continue
+        if inodes.intersection(links):
+            cmd = q.split_proc_cmdline(read_text('/proc/%s/cmdline' % entry, '').encode('utf-8'))
+            holders[int(entry)] = ' '.join(cmd)[:120] or '?'
+    return holders
+
+
+def exit_with(vm, actions, secret=None, **extra):
+    """exit_json with the standard result; ``secret`` (a private key) never shows in the diff."""
+    result = result_for(vm.module, actions, state_dir=vm.dir, serial_log=vm.serial_log, **extra)
+    if secret and 'diff' in result:
+        for d in result['diff']:
+            d['before'] = d['before'].replace(secret, HIDDEN)
+            d['after'] = d['after'].replace(secret, HIDDEN)
+    vm.module.exit_json(**result)
+
+
+def exit_running(vm, actions, pid, saved, restart_needed):
+    """The result of a VM that runs (state=running, or started on a running VM)."""
+    port = int(saved.get('ssh_port') or 0)
+    exit_with(vm, actions, running=True, pid=pid, ssh_port=port, accel=saved.get('accel'),
+              accel_reason=saved.get('accel_reason'),
+              connection=q.connection_vars(vm.name, port, vm.key, vm.known_hosts),
+              inventory=vm.inventory, ssh_config=vm.ssh_config, argv=saved.get('argv') or [],
+              restart_needed=restart_needed, boot=(saved.get('config') or {}).get('firmware') or 'kernel')
+
+
+def plan_absent(vm, pid, dir_exists):
+    """state=absent: kill the VM's own QEMU, remove its (checked) directory."""
+    actions = []
     if pid:
-        port = int(saved.get('ssh_port') or 0)
-        host_pub = read_text(vm.host_key + '.pub', '')
-        actions, conn = vm.plan_user_files(port, host_pub)
-        apply_actions(module, actions)
-        restart = saved.get('config') != want
-        if restart:
-            module.warn('%s runs with other settings than requested (%s); stop and start it to apply them'
-                        % (vm.name, ', '.join(sorted(k for k in want if (saved.get('config') or {}).get(k) != want[k]))))
-        running_firmware = (saved.get('config') or {}).get('firmware')
-        module.exit_json(**result_for(module, actions, running=True, pid=pid, ssh_port=port,
-                                      accel=saved.get('accel'), accel_reason=saved.get('accel_reason'),
-                                      connection=conn, inventory=vm.inventory, ssh_config=vm.ssh_config,
-                                      argv=saved.get('argv') or [], restart_needed=restart,
-                                      boot=running_firmware or 'kernel', **base))
+        actions.append(Action('kill', str(pid), 'stop QEMU pid %d of %s' % (pid, vm.name)))
+    if dir_exists:
+        actions.append(Action('remove_dir', vm.dir, 'remove %s (overlay, keys, logs)' % vm.dir))
+    return actions
 
+
+def plan_stopped(vm, pid, pidfile_exists):
+    """state=stopped: power the VM off, or drop a stale pidfile."""
+    if pid:
+        return [Action('stop', str(pid), 'power off %s (QEMU pid %d)' % (vm.name, pid))]
+    if pidfile_exists:
+        return [Action('remove_file', vm.pidfile, 'remove the stale pidfile %s' % vm.pidfile)]
+    return []
+
+
+def do_absent(vm):
+    if os.path.lexists(vm.dir):
+        problem = vm.foreign_dir_problem()
+        if problem:
+            vm.module.fail_json(msg=problem, state_dir=vm.dir)
+    actions = plan_absent(vm, vm.running_pid(), os.path.isdir(vm.dir))
+    apply_actions(vm.module, actions, runner=vm.run_action)
+    exit_with(vm, actions, running=False)
+
+
+def do_stopped(vm):
+    actions = plan_stopped(vm, vm.running_pid(), os.path.exists(vm.pidfile))
+    apply_actions(vm.module, actions, runner=vm.run_action)
+    exit_with(vm, actions, running=False, stopped_how=vm.stopped_how)
+
+
+def do_running(vm):
+    pid = vm.running_pid()
+    if not pid:
+        vm.module.fail_json(msg='%s is not running (no live QEMU of its pidfile %s); create or start it first: '
+                                'ansible-playbook playbooks/dev-vm.yml (role labkit.ebpf_rdma.local_vm, '
+                                'local_vm_state=started)' % (vm.name, vm.pidfile),
+                            running=False, state_dir=vm.dir, serial_log=vm.serial_log)
+    # Only the connection is wanted: the files it would (re)write are not touched.
+    exit_running(vm, [], pid, vm.saved(), False)
+
+
+def keep_running(vm, pid, want, saved):
+    """state=started on a running VM: rewrite the user's files if needed, report settings that differ."""
+    host_pub = read_text(vm.host_key + '.pub', '')
+    actions, _conn = vm.plan_user_files(int(saved.get('ssh_port') or 0), host_pub)
+    apply_actions(vm.module, actions)
+    restart = saved.get('config') != want
+    if restart:
+        vm.module.warn('%s runs with other settings than requested (%s); stop and start it to apply them'
+                       % (vm.name, ', '.join(sorted(k for k in want if (saved.get('config') or {}).get(k) != want[k]))))
+    exit_running(vm, actions, pid, saved, restart)
+
+
+def boot_files(vm, want, saved, firmware, warn=True):
+    """``(disk, kernel, initrd)`` to boot: checked, and an existing overlay keeps its base image."""
+    p, module = vm.p, vm.module
     if not p['disk']:
         module.fail_json(msg='disk is required to start %s (state=started); pass the vm_image results' % vm.name)
     if bool(p['kernel']) != bool(p['initrd']):
@@ -644,21 +771,31 @@ def main():
             module.fail_json(msg='%s was created from %s, which is no longer in the cache (the image inputs or '
                                  'recipe changed); remove the VM (playbooks/vm-destroy.yml or state=absent) to '
                                  'recreate it from %s' % (vm.name, old['disk'], disk))
-        module.warn('%s keeps running on its original image %s; remove the VM to move to %s' % (vm.name, old['disk'], disk))
+        if warn:
+            module.warn('%s keeps running on its original image %s; remove the VM to move to %s' % (vm.name, old['disk'], disk))
         disk, kernel, initrd = old['disk'], old['kernel'], old['initrd']
         want.update(disk=disk, kernel=kernel, initrd=initrd)
     for path in (disk, kernel, initrd):
         if path and not os.path.exists(path) and not module.check_mode:
             module.fail_json(msg='%s does not exist; build the image first (labkit.ebpf_rdma.vm_image)' % path)
-    arch = p['arch']
-    qemu = module.get_bin_path(q.ARCH_INFO[arch]['qemu'])
-    qemu_img = module.get_bin_path('qemu-img')
-    ssh_keygen = module.get_bin_path('ssh-keygen')
-    for prog, path in ((q.ARCH_INFO[arch]['qemu'], qemu), ('qemu-img', qemu_img), ('ssh-keygen', ssh_keygen)):
+    return disk, kernel, initrd
+
+
+def find_programs(module, arch):
+    """``(qemu, qemu_img, ssh_keygen)`` paths; fails naming the package of a missing one."""
+    found = []
+    for prog in (q.ARCH_INFO[arch]['qemu'], 'qemu-img', 'ssh-keygen'):
+        path = module.get_bin_path(prog)
         if not path:
             module.fail_json(msg='%s is missing on the controller, it is needed to run the VM; %s' % (
                 prog, install_hint(arch) if prog != 'ssh-keygen' else 'install it: apt-get install openssh-client'))
+        found.append(path)
+    return tuple(found)
 
+
+def plan_create(vm, progs, disk, firmware):
+    """The actions that create what the VM lacks (directory, keys, overlay, UEFI vars) and its pflash pair."""
+    qemu, qemu_img, ssh_keygen = progs
     actions = []
     if not os.path.isdir(vm.dir):
         actions.append(Action('mkdir', vm.dir, 'create %s' % vm.dir))
@@ -668,10 +805,11 @@ def main():
             actions.append(plan_run([ssh_keygen, '-q', '-t', 'ed25519', '-N', '', '-C', 'labkit-%s' % vm.name, '-f', path],
                                     description='generate %s (%s)' % (what, path)))
     if not os.path.exists(vm.overlay):
-        actions.append(plan_run([qemu_img, 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', disk, vm.overlay,
-                                 p['disk_size']], description='create the overlay %s on %s' % (vm.overlay, disk)))
+        actions.append(Action('overlay', vm.overlay, 'create the overlay %s on %s' % (vm.overlay, disk),
+                              argv=[qemu_img, 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', disk, vm.overlay,
+                                    vm.p['disk_size']]))
     pflash = None
-    fw_files = vm.firmware_files(qemu, arch, firmware)
+    fw_files = vm.firmware_files(qemu, vm.p['arch'], firmware)
     if fw_files:
         pflash = (fw_files[0], vm.efivars)
         if not os.path.exists(vm.efivars):
@@ -679,64 +817,144 @@ def main():
                                   before=fw_files[1]))
     if firmware:
         vm.seed_tool()  # fail before anything is created when no seed can be written
-    if module.check_mode:
-        if firmware:
-            actions.append(Action('seed', vm.seed, 'write the NoCloud seed %s' % vm.seed))
-        actions.append(Action('start', vm.name, 'start %s' % vm.name))
-        module.exit_json(**result_for(module, actions, running=False, **base))
-    accel, accel_reason = vm.choose_accel(qemu, arch, kernel)
-    for action in actions:
-        if action.kind == 'mkdir':
-            if not os.path.isdir(vm.dir):  # the KVM probe may have made it
-                os.makedirs(vm.dir, 0o700)
-        elif action.kind == 'copy':
-            shutil.copyfile(action.before, action.target)
-            os.chmod(action.target, 0o600)
-        else:
-            run_checked(module, action.argv, what=action.description,
-                        hint='the overlay must not be smaller than the base image (local_vm_disk_size)'
-                        if action.argv[0] == qemu_img else None)
-    is_free = q.port_is_free
-    port, why = q.choose_port(p['ssh_port'], int(saved.get('ssh_port') or 0), is_free, q.free_port)
-    if port is None:
-        module.fail_json(msg=why)
-    spec = dict(name=vm.name, arch=arch, accel=accel, cpus=p['cpus'], memory_mb=p['memory'], overlay=vm.overlay,
-                kernel=kernel, initrd=initrd, ssh_port=port, serial_log=vm.serial_log, pidfile=vm.pidfile,
-                qmp_socket=vm.qmp, cmdline_extra=p['kernel_cmdline'], extra_args=p['extra_args'])
+    return actions, pflash
+
+
+def exit_planned(vm, actions, port, hostname, firmware):
+    """Check mode: what a start would do, with the diff of the files it would write; nothing is written."""
+    host_pub = read_text(vm.host_key + '.pub', PLANNED_HOST_KEY)
+    if firmware:
+        seed_actions, _rewrite = vm.plan_seed(hostname, vm.p['guest_apt_sources'], vm.p['guest_apt_conf'])
+        actions += seed_actions + [Action('seed', vm.seed, 'write the NoCloud seed %s' % vm.seed)]
+    actions.append(Action('start', vm.name, 'start %s' % vm.name))
+    file_actions, _conn = vm.plan_user_files(port, host_pub)
+    exit_with(vm, actions + file_actions, secret=read_text(vm.host_key), running=False)
+
+
+def plan_launch(vm, hostname, firmware, qemu, spec):
+    """The start of a created VM: its identity (seed files and image, or fw_cfg), then QEMU."""
+    actions = []
+    spec = dict(spec)
     if firmware:
         # the identity comes from the NoCloud seed: the image knows nothing of labkit
-        seed_actions, rewrite = vm.plan_seed(hostname, p['guest_apt_sources'], p['guest_apt_conf'])
-        apply_actions(module, seed_actions)
-        actions += seed_actions
+        actions, rewrite = vm.plan_seed(hostname, vm.p['guest_apt_sources'], vm.p['guest_apt_conf'])
         if rewrite:
-            tool = vm.write_seed()
-            actions.append(Action('seed', vm.seed, 'write the NoCloud seed %s (%s)' % (vm.seed, tool)))
-        spec.update(pflash=pflash, seed=vm.seed)
+            actions.append(Action('seed', vm.seed, 'write the NoCloud seed %s (%s)' % (vm.seed, vm.seed_tool()[0])))
+        spec['seed'] = vm.seed
     else:
         spec['fw_cfg'] = [('authorized_keys', 'file', vm.key + '.pub'),
                           ('ssh_host_ed25519_key', 'file', vm.host_key),
                           ('hostname', 'string', hostname)]
-    argv = q.vm_argv(qemu, spec)
-    if os.path.exists(vm.serial_log):
-        os.rename(vm.serial_log, vm.serial_log + '.1')
-    if os.path.exists(vm.qmp):
-        os.unlink(vm.qmp)
-    record = dict(config=want, ssh_port=port, accel=accel, accel_reason=accel_reason, argv=argv)
-    write_file_atomic(module, vm.vm_json, json.dumps(record, indent=2, sort_keys=True) + '\n', 0o600)
-    rc, out, err = module.run_command(argv)
-    if rc != 0:
-        module.fail_json(msg='QEMU failed to start %s (exit %d): %s. Accelerator: %s (%s); console log: %s'
-                         % (vm.name, rc, (err or out).strip(), accel, accel_reason, vm.serial_log),
-                         cmd=argv, rc=rc, stdout=out, stderr=err)
-    actions.append(Action('start', vm.name, 'start %s with %s on 127.0.0.1:%d (%s; %s)' % (vm.name, accel, port, why, accel_reason)))
+    return actions + [Action('start', vm.name, 'start %s' % vm.name, argv=q.vm_argv(qemu, spec))]
+
+
+def launch(vm, argv):
+    """Run QEMU (it daemonizes); a taken SSH port fails naming the port and its holder."""
+    port, accel, accel_reason = vm.record['ssh_port'], vm.record['accel'], vm.record['accel_reason']
+    rc, out, err = vm.module.run_command(argv)
+    if rc == 0:
+        return
+    if q.hostfwd_failed(err, port):
+        listeners = q.tcp_listeners(proc_net_tcp(), port)
+        vm.module.fail_json(msg=q.port_taken_message(vm.name, port, listeners, socket_holders(listeners)),
+                            cmd=argv, rc=rc, stderr=err)
+    vm.module.fail_json(msg='QEMU failed to start %s (exit %d): %s. Accelerator: %s (%s); console log: %s'
+                        % (vm.name, rc, (err or out).strip(), accel, accel_reason, vm.serial_log),
+                        cmd=argv, rc=rc, stdout=out, stderr=err)
+
+
+def do_started(vm, hostname):
+    p, module = vm.p, vm.module
+    firmware, want, saved = start_inputs(vm, hostname)
+    pid = vm.running_pid()
+    if pid:
+        keep_running(vm, pid, want, saved)
+    disk, kernel, initrd = boot_files(vm, want, saved, firmware)
+    progs = find_programs(module, p['arch'])
+    port, why = q.choose_port(p['ssh_port'], int(saved.get('ssh_port') or 0), q.port_is_free, q.free_port)
+    if port is None:
+        module.fail_json(msg=why)
+    actions, pflash = plan_create(vm, progs, disk, firmware)
+    if module.check_mode:
+        exit_planned(vm, actions, port, hostname, firmware)
+    accel, accel_reason = vm.choose_accel(progs[0], p['arch'], kernel)
+    apply_actions(module, actions, runner=vm.run_action)
+    spec = dict(name=vm.name, arch=p['arch'], accel=accel, cpus=p['cpus'], memory_mb=p['memory'], overlay=vm.overlay,
+                kernel=kernel, initrd=initrd, ssh_port=port, serial_log=vm.serial_log, pidfile=vm.pidfile,
+                qmp_socket=vm.qmp, cmdline_extra=p['kernel_cmdline'], extra_args=p['extra_args'],
+                pflash=pflash)
+    start = plan_launch(vm, hostname, firmware, progs[0], spec)
+    vm.record = dict(name=vm.name, config=want, ssh_port=port, accel=accel, accel_reason=accel_reason,
+                     argv=start[-1].argv)
+    start[-1].description = 'start %s with %s on 127.0.0.1:%d (%s; %s)' % (vm.name, accel, port, why, accel_reason)
+    apply_actions(module, start, runner=vm.run_action)
+    actions += start
+    argv = start[-1].argv
     file_actions, conn = vm.plan_user_files(port, read_text(vm.host_key + '.pub', ''))
     apply_actions(module, file_actions)
     new_pid = vm.running_pid()
     extra = dict(seed=vm.seed) if firmware else {}
-    module.exit_json(**result_for(module, actions + file_actions, running=bool(new_pid), pid=new_pid,
-                                  ssh_port=port, accel=accel, accel_reason=accel_reason, connection=conn,
-                                  inventory=vm.inventory, ssh_config=vm.ssh_config, argv=argv,
-                                  restart_needed=False, boot=firmware or 'kernel', **dict(base, **extra)))
+    exit_with(vm, actions + file_actions, secret=read_text(vm.host_key), running=bool(new_pid), pid=new_pid,
+              ssh_port=port, accel=accel, accel_reason=accel_reason, connection=conn, inventory=vm.inventory,
+              ssh_config=vm.ssh_config, argv=argv, restart_needed=False, boot=firmware or 'kernel', **extra)
+
+
+def start_inputs(vm, hostname):
+    """``(firmware, want, saved)`` of state=started; fails on an impossible firmware choice."""
+    firmware = None
+    if not vm.p['kernel']:
+        firmware, why_not = q.choose_firmware(vm.p['firmware'], vm.p['arch'])
+        if why_not:
+            vm.module.fail_json(msg=why_not)
+    return firmware, desired_config(vm.p, hostname, firmware), vm.saved()
+
+
+def precheck(vm, state, hostname):
+    """The checks that can fail a run, made before the lock is taken (so a failing run writes nothing).
+
+    The state function repeats them under the lock: they only read.
+    """
+    if state == 'absent' and os.path.lexists(vm.dir):
+        problem = vm.foreign_dir_problem()
+        if problem:
+            vm.module.fail_json(msg=problem, state_dir=vm.dir)
+    if state != 'started' or vm.running_pid():
+        return
+    firmware, want, saved = start_inputs(vm, hostname)
+    boot_files(vm, want, saved, firmware, warn=False)
+    find_programs(vm.module, vm.p['arch'])
+    port, why = q.choose_port(vm.p['ssh_port'], 0, q.port_is_free, lambda: 0)
+    if port is None:
+        vm.module.fail_json(msg=why)
+
+
+def run_state(vm, state, hostname):
+    if state == 'absent':
+        do_absent(vm)
+    elif state == 'stopped':
+        do_stopped(vm)
+    else:
+        do_started(vm, hostname)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    p = module.params
+    state = 'started' if p['state'] == 'present' else p['state']
+    hostname = p['hostname'] or p['name']
+    state_dir = p['state_dir'] or os.path.join(q.user_state_root(os.environ), 'vms', p['name'] or '')
+    problem = q.vm_options_problem(p, state_dir, hostname, state == 'started')
+    if problem:
+        module.fail_json(msg=problem)
+    vm = VM(module)
+    if state == 'running':
+        do_running(vm)
+    precheck(vm, state, hostname)
+    if module.check_mode or (state != 'started' and not os.path.isdir(vm.dir)):
+        run_state(vm, state, hostname)
+    else:
+        with vm.locked():
+            run_state(vm, state, hostname)
 
 
 if __name__ == '__main__':

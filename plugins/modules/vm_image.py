@@ -292,12 +292,16 @@ if [ -r "$D/ssh_host_ed25519_key/raw" ]; then
   echo "labkit-fwcfg: installed the ssh host key"
 fi
 if [ -r "$D/hostname/raw" ]; then
+  # the host name is data: only RFC 1123 characters are taken, and it is never part of a command
   h=$(cat "$D/hostname/raw")
-  if [ -n "$h" ]; then
-    echo "$h" > /etc/hostname
-    echo "$h" > /proc/sys/kernel/hostname
-    sed -i "s/^127\.0\.1\.1[[:space:]].*/127.0.1.1 $h/" /etc/hosts
-  fi
+  case "$h" in
+    ''|-*|*[!A-Za-z0-9.-]*) echo "labkit-fwcfg: ignored a hostname that is not an RFC 1123 host name" ;;
+    *)
+      printf '%s\n' "$h" > /etc/hostname
+      printf '%s\n' "$h" > /proc/sys/kernel/hostname
+      { grep -v '^127\.0\.1\.1[[:space:]]' /etc/hosts; printf '127.0.1.1 %s\n' "$h"; } > /etc/hosts.labkit &&
+        mv /etc/hosts.labkit /etc/hosts ;;
+  esac
 fi
 # no fw_cfg identity (booted by hand): make per-boot-unique host keys
 ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 || ssh-keygen -A

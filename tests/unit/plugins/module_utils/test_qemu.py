@@ -554,3 +554,32 @@ def test_second_stage_index_keeps_only_what_the_first_stage_fetched():
         assert stanza + '\n\n' in full
     assert slim.endswith('\n\n') and 'Pre-Depends: libblkid1' in slim and 'Package: zsh' not in slim
     assert q.slim_packages_index(full, set()) == ''
+
+
+def test_tcp_listeners_finds_the_holder_of_a_port_in_proc_net_tcp():
+    text = fixture_text('qemu/proc-net-tcp-47222-listening.txt')
+    assert q.tcp_listeners(text, 47222) == [('127.0.0.1', 0, '25849')]
+    assert q.tcp_listeners(text, 2024) == [('0.0.0.0', 0, '1173')]
+    assert q.tcp_listeners(text, 32898) == []  # a TIME_WAIT connection is no listener
+
+
+def test_hostfwd_failure_is_recognised_from_qemus_stderr():
+    err = fixture_text('qemu/hostfwd-port-busy.stderr')
+    assert q.hostfwd_failed(err, 47222) and not q.hostfwd_failed(err, 2222)
+
+
+@pytest.mark.parametrize('name,ok', [
+    ('devvm', True), ('dev-vm.lab.example', True), ('a' * 63, True), ('a' * 64, False), ('dev_vm', False),
+    ('-dev', False), ('dev-', False), ('dev..vm', False), ('dev.', False), ('x,id=y', False), ('', False),
+    ('.'.join(['a' * 63] * 4), False)])
+def test_valid_hostname_is_rfc_1123(name, ok):
+    assert q.valid_hostname(name) is ok
+
+
+def test_record_names_vm_by_name_or_by_its_argv():
+    assert q.record_names_vm({'name': 'devvm'}, 'devvm', '/s/qemu.pid')
+    assert not q.record_names_vm({'name': 'other'}, 'devvm', '/s/qemu.pid')
+    old = {'argv': ['qemu', '-name', 'labkit-devvm', '-pidfile', '/s/qemu.pid']}
+    assert q.record_names_vm(old, 'devvm', '/s/qemu.pid')
+    assert not q.record_names_vm(old, 'devvm', '/t/qemu.pid')
+    assert not q.record_names_vm({}, 'devvm', '/s/qemu.pid') and not q.record_names_vm([], 'devvm', '/s/qemu.pid')

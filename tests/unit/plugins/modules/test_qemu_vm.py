@@ -95,11 +95,24 @@ def world(tmp_path, monkeypatch):
 
 def test_check_mode_plans_and_creates_nothing(module_runner, world):
     cmds = world.commands()
-    res = module_runner(qemu_vm, world.args(), commands=cmds, check_mode=True)
+    res = module_runner(qemu_vm, world.args(), commands=cmds, check_mode=True, diff=True)
     assert res['changed'] is True and res['running'] is False
-    assert len(res['actions']) == 5  # dir, 2 keys, overlay, start
-    assert res['actions'][-1] == 'start devvm'
+    assert len(res['actions']) == 9  # dir, 2 keys, overlay, start, then the 4 files it writes
+    assert res['actions'][4] == 'start devvm'
     assert not world.state.exists() and cmds.calls == []
+    assert not (world.tmp / 'state').exists()  # not even the lock file
+
+
+def test_check_mode_shows_the_diff_of_the_files_a_start_writes(module_runner, world):
+    """Regression: check mode showed no file diff although diff_mode claimed full support."""
+    res = module_runner(qemu_vm, world.args(ssh_port=47022), check_mode=True, diff=True)
+    by_file = dict((d['after_header'], d) for d in res['diff'])
+    st = world.state
+    assert sorted(by_file) == sorted(str(st / n) for n in ('known_hosts', 'ssh_config', 'inventory.yml', 'port'))
+    assert 'Port 47022' in by_file[str(st / 'ssh_config')]['after']
+    assert 'ansible_port: 47022' in by_file[str(st / 'inventory.yml')]['after']
+    assert by_file[str(st / 'known_hosts')]['after'] == 'labkit-devvm ssh-ed25519 <generated-at-start>\n'
+    assert not world.state.exists()
 
 
 def test_start_writes_identity_inventory_and_is_idempotent(module_runner, world):
@@ -379,11 +392,21 @@ def test_bios_boot_on_amd64_by_default(module_runner, cloud):
 
 def test_firmware_check_mode_plans_the_seed_and_creates_nothing(module_runner, cloud):
     cmds = cloud.commands()
-    res = module_runner(qemu_vm, cloud.args(), commands=cmds, check_mode=True)
-    assert res['changed'] is True and res['actions'][-2:] == [
+    res = module_runner(qemu_vm, cloud.args(), commands=cmds, check_mode=True, diff=True)
+    assert res['changed'] is True and res['actions'][-6:-4] == [
         'write the NoCloud seed %s' % (cloud.state / 'seed' / 'cidata.img'), 'start cloudvm']
     assert any(a.startswith('copy the UEFI vars template') for a in res['actions'])
     assert not cloud.state.exists() and cmds.calls == []
+    seed = dict((d['after_header'], d['after']) for d in res['diff'])
+    assert 'http://mirror.example.invalid/debian' in seed[str(cloud.state / 'seed' / 'user-data')]
+    assert '"local-hostname": "cloudvm"' in seed[str(cloud.state / 'seed' / 'meta-data')]
+
+
+def test_the_private_host_key_never_shows_in_a_diff(module_runner, cloud):
+    res = module_runner(qemu_vm, cloud.args(), commands=cloud.commands(), diff=True)
+    user_data = [d['after'] for d in res['diff'] if d['after_header'].endswith('user-data')][0]
+    assert 'PRIVATE' not in user_data and qemu_vm.HIDDEN in user_data
+    assert 'PRIVATE' in (cloud.state / 'seed' / 'user-data').read_text()  # the file itself has it
 
 
 def test_missing_uefi_firmware_names_the_package(module_runner, cloud, monkeypatch):
@@ -464,3 +487,110 @@ def test_running_state_fails_naming_dev_vm_when_the_vm_is_not_running(module_run
         assert 'devvm is not running' in res['msg'] and 'playbooks/dev-vm.yml' in res['msg']
         assert cmds.calls == [] and world.procs == {}
     assert not (world.tmp / 'never-created').exists()
+
+
+# ---------------------------------------------------------------- trust (issue 15)
+
+def test_absent_removes_a_vm_directory_recorded_before_the_name_marker(module_runner, world):
+    module_runner(qemu_vm, world.args(), commands=world.commands())
+    record = json.loads((world.state / 'vm.json').read_text())
+    assert record['name'] == 'devvm'
+    del record['name']  # a vm.json written by an older labkit: its argv names the VM
+    (world.state / 'vm.json').write_text(json.dumps(record))
+    res = module_runner(qemu_vm, world.args(state='absent'), commands=world.commands())
+    assert res['changed'] is True and not world.state.exists()
+
+
+def test_absent_refuses_a_directory_without_the_vms_marker(module_runner, world):
+    """Regression: state=absent removed any state_dir recursively."""
+    world.state.mkdir(parents=True)
+    (world.state / 'thesis.tex').write_text('years of work')
+    res = module_runner(qemu_vm, world.args(state='absent'), commands=world.commands())
+    assert res['failed'] and 'no vm.json naming devvm (it holds thesis.tex)' in res['msg']
+    assert 'rm -r -- %s' % world.state in res['msg']
+    assert (world.state / 'thesis.tex').read_text() == 'years of work'
+
+
+def test_the_vm_directory_carries_its_marker_from_the_start(module_runner, world):
+    def keygen_fails(argv, **kw):
+        return 1, '', 'ssh-keygen: disk full'
+    cmds = world.commands()
+    cmds.table.insert(0, (lambda a: a[0].endswith('ssh-keygen'), keygen_fails))
+    res = module_runner(qemu_vm, world.args(), commands=cmds)
+    assert res['failed']
+    assert json.loads((world.state / 'vm.json').read_text()) == {'name': 'devvm'}
+    res = module_runner(qemu_vm, world.args(state='absent'), commands=world.commands())
+    assert res['changed'] is True and not world.state.exists()
+
+
+def test_a_second_run_fails_naming_the_holder_of_the_vm_lock(module_runner, world):
+    """Regression: no lock, two runs at once raced on ssh-keygen and qemu-img."""
+    from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vmlock
+    lock = str(world.tmp / 'state' / '.devvm.lock')
+    cmds = world.commands()
+    with vmlock.flock(lock, 0):
+        res = module_runner(qemu_vm, world.args(lock_timeout=0), commands=cmds)
+    assert res['failed'] and res['msg'] == (
+        'another run (pid %d) holds the lock of VM devvm (%s) and did not finish within lock_timeout=0 s; nothing '
+        'was changed. Wait for it to end (or stop it: kill %d) and run again' % (os.getpid(), lock, os.getpid()))
+    assert cmds.calls == [] and not world.state.exists() and not world.procs
+    res = module_runner(qemu_vm, world.args(), commands=world.commands())
+    assert res['running'] is True
+
+
+def test_a_second_run_waits_for_the_lock_with_a_message(tmp_path):
+    from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vmlock
+    path = str(tmp_path / '.devvm.lock')
+    seen = []
+    holder = vmlock.flock(path, 0)
+    holder.__enter__()
+
+    def sleep(_s):
+        holder.__exit__(None, None, None)  # the first run ends while the second waits
+    with vmlock.flock(path, 60, on_wait=seen.append, sleep=sleep):
+        assert open(path).read() == '%d\n' % os.getpid()
+    assert seen == [os.getpid()]
+
+
+def test_a_port_taken_between_check_and_start_names_the_port_and_the_fix(module_runner, world, monkeypatch):
+    """Regression: QEMU's failure to bind the forward was a raw stderr dump."""
+    monkeypatch.setattr(qemu_vm, 'proc_net_tcp', lambda: fixture_text('qemu/proc-net-tcp-47222-listening.txt'))
+    monkeypatch.setattr(qemu_vm, 'socket_holders', lambda listeners: {16530: 'python3 -m http.server --bind 127.0.0.1 47222'}
+                        if listeners == [('127.0.0.1', 0, '25849')] else {})
+    cmds = world.commands()
+    cmds.table.insert(0, (lambda a: '-daemonize' in a, (1, '', fixture_text('qemu/hostfwd-port-busy.stderr'))))
+    res = module_runner(qemu_vm, world.args(ssh_port=47222), commands=cmds)
+    assert res['failed'] and res['msg'] == (
+        'QEMU could not forward 127.0.0.1:47222 to the SSH port of devvm: the port was taken by pid 16530 '
+        '(python3 -m http.server --bind 127.0.0.1 47222) after it was checked; nothing of the VM was lost. Choose '
+        'another port (local_vm_ssh_port, 0 picks a free one) or stop the process holding it, then run again')
+
+
+def test_paths_with_commas_and_blanks_reach_qemu_and_ssh_whole(module_runner, tmp_path, monkeypatch):
+    """Regression: a comma split -drive, a blank split ssh_common_args."""
+    world = World(tmp_path / 'a, b', monkeypatch)
+    res = module_runner(qemu_vm, world.args(), commands=world.commands())
+    st = str(world.state)
+    argv = world.procs[FAKE_PID]
+    assert 'file=%s/disk.qcow2,if=none,id=hd0,format=qcow2,discard=unmap' % st.replace(',', ',,') in argv
+    assert 'name=opt/labkit/authorized_keys,file=%s/id_ed25519.pub' % st.replace(',', ',,') in argv
+    assert 'unix:%s/qmp.sock,server=on,wait=off' % st.replace(',', ',,') in argv
+    assert 'file:%s/serial.log' % st in argv  # -serial file: takes the rest literally
+    import shlex
+    args = shlex.split(res['connection']['ansible_ssh_common_args'])
+    assert args[:2] == ['-o', 'UserKnownHostsFile="%s/known_hosts"' % st]
+    cfg = (world.state / 'ssh_config').read_text()
+    assert '  IdentityFile "%s/id_ed25519"\n' % st in cfg and '  UserKnownHostsFile "%s/known_hosts"\n' % st in cfg
+
+
+def test_the_stop_and_remove_plans_are_pure(tmp_path, monkeypatch):
+    class Module(object):
+        params = dict(name='devvm', state_dir=str(tmp_path / 'devvm'), cache_dir='')
+    vm = qemu_vm.VM(Module())
+    assert [a.kind for a in qemu_vm.plan_absent(vm, 4242, True)] == ['kill', 'remove_dir']
+    assert qemu_vm.plan_absent(vm, None, False) == []
+    assert [a.kind for a in qemu_vm.plan_stopped(vm, 4242, True)] == ['stop']
+    assert [a.description for a in qemu_vm.plan_stopped(vm, None, True)] == [
+        'remove the stale pidfile %s' % (tmp_path / 'devvm' / 'qemu.pid')]
+    assert qemu_vm.plan_stopped(vm, None, False) == []
+    assert not (tmp_path / 'devvm').exists()
