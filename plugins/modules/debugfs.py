@@ -47,7 +47,7 @@ options:
   debugfs_path:
     description:
       - Where debugfs is mounted. An absolute path; C(.)/C(..) components and repeated or trailing C(/) are
-        normalised. Refused (see the notes): system directories, paths beneath system trees, a C(#) or control
+        normalised. Refused (see the notes) are system directories, paths beneath system trees, a C(#) or control
         characters, and a path through a symlink.
     type: path
     default: /sys/kernel/debug

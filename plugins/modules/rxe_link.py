@@ -56,7 +56,7 @@ options:
   force:
     description:
       - Let this module take over or delete a soft-RoCE link it did not create (one without its record, see the
-        notes): with O(state=present) the link is adopted (the record is written, and with O(persistent=true) an
+        notes). With O(state=present) the link is adopted (the record is written, and with O(persistent=true) an
         enabled unit whose stop deletes the link); with O(state=absent) it is deleted.
       - With V(false) such a link is never adopted, changed or deleted; O(state=present) reports it
         (RV(foreign), a warning) and O(state=absent) fails, saying how to delete it.
