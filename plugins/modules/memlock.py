@@ -96,7 +96,7 @@ notes:
   - Kernels 5.11 and later charge BPF memory to the memory cgroup instead of RLIMIT_MEMLOCK (see
     RV(bpf_memory_accounting)); RDMA memory registration and older libbpf/bpftool still need the limit.
   - In check mode RV(service_limit) is the one before the change and RV(restart_needed) a prediction; RV(login_limit) is
-    null (no PAM session is opened: C(runuser) runs the session modules of its PAM service) and RV(login_limit_check)
+    null (no PAM session is opened, as C(runuser) runs the session modules of its PAM service) and RV(login_limit_check)
     says what a real run would verify.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
