@@ -427,7 +427,9 @@ def main():
         if problem:
             module.fail_json(msg=problem)
         if paths['tracefs'] == debugfs_path:
-            module.fail_json(msg='debugfs_path and tracefs_path are both %s; they need two different mount points'
+            module.fail_json(msg='debugfs_path and tracefs_path are both %s; they need two different mount points: '
+                                 'leave tracefs_path out (the default: /sys/kernel/tracing, or DEBUGFS/tracing '
+                                 'on kernels without it) or give another directory'
                              % debugfs_path)
     # debugfs first so tracefs beneath it is mounted after it.
     ordered = [('debugfs', paths['debugfs'])]

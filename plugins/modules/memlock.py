@@ -312,7 +312,8 @@ def validate(params, booted):
             units.append(unit)
     limits_file = params['limits_file']
     if not limits_file.startswith('/'):
-        raise LimitError('limits_file must be an absolute path, got %r' % limits_file)
+        raise LimitError('limits_file must be an absolute path, got %r; give the full path, e.g. %s/'
+                         '90-labkit-memlock.conf' % (limits_file, LIMITS_D))
     if posixpath.dirname(posixpath.normpath(limits_file)) == LIMITS_D and not limits_file.endswith('.conf'):
         raise LimitError('limits_file %s does not end in .conf, so pam_limits would ignore it; name it e.g. %s/'
                          '90-labkit-memlock.conf' % (limits_file, LIMITS_D))
