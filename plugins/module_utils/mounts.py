@@ -80,9 +80,9 @@ def mount_point_problem(option, path, usual):
                 % (option, clean, fix))
     trees = [t for t in SYSTEM_TREES if is_beneath(clean, t)]
     if trees and clean not in KERNEL_FS_HOMES:
+        allowed = ', '.join(KERNEL_FS_HOMES)
         return ('%s %s is beneath %s, which holds files or kernel interfaces the system needs (only %s are allowed '
-                'there); mounting over it would hide them; %s' % (option, clean, trees[0],
-                                                                   ', '.join(KERNEL_FS_HOMES), fix))
+                'there); mounting over it would hide them; %s' % (option, clean, trees[0], allowed, fix))
     return None
 
 
@@ -239,4 +239,3 @@ def systemd_mount_unit_name(path):
             for byte in bytearray(ch.encode('utf-8')):
                 out.append('\\x%02x' % byte)
     return ''.join(out) + '.mount'
-

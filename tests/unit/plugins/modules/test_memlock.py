@@ -120,8 +120,8 @@ def test_check_mode_writes_nothing_and_predicts(host, module_runner):
     # issue 15: check mode opens no PAM session (runuser); it says what a real run would verify
     assert fake.commands.ran('/usr/bin/runuser') == []
     assert r['login_limit'] is None and r['login_limit_reason'].startswith('check mode: no PAM session is opened')
-    assert r['login_limit_check'] == {'user': 'nobody', 'command': ['runuser', '-u', 'nobody', '--', 'cat',
-                                                                     '/proc/self/limits'],
+    command = ['runuser', '-u', 'nobody', '--', 'cat', '/proc/self/limits']
+    assert r['login_limit_check'] == {'user': 'nobody', 'command': command,
                                       'expected': {'soft': 67108864, 'hard': 67108864}}
     # before the change: services have systemd's 8M default
     assert r['service_limit'] == {'soft': 8388608, 'hard': 8388608}
