@@ -188,23 +188,17 @@ def test_persistent_false_keeps_the_link_of_a_started_unit(make_host, run):
     assert host.links() == {'rxe0': 'ens3'}
 
 
-def test_fake_systemd_runs_exec_stop():
+def test_fake_systemd_runs_exec_stop(tmp_path):
     """The fake is only a regression guard if stopping an active unit deletes its link, as systemd does."""
-    import tempfile
-    import shutil
-    tmp = tempfile.mkdtemp()
-    try:
-        host = FakeRdmaHost(os.path.join(tmp, 'host'), [('rxe1', 'dummy0')])
-        host.write(CONF1, 'NETDEV=dummy0\n')
-        host.commands((SYSTEMCTL, 'enable', '--now', UNIT1))
-        assert UNIT1 in host.active
-        host.commands((SYSTEMCTL, 'disable', UNIT1))
-        assert host.links() == {'rxe1': 'dummy0'}
-        host.commands((SYSTEMCTL, 'enable', UNIT1))
-        host.commands((SYSTEMCTL, 'disable', '--now', UNIT1))
-        assert host.links() == {}
-    finally:
-        shutil.rmtree(tmp)
+    host = FakeRdmaHost(tmp_path / 'host', [('rxe1', 'dummy0')])
+    host.write(CONF1, 'NETDEV=dummy0\n')
+    host.commands((SYSTEMCTL, 'enable', '--now', UNIT1))
+    assert UNIT1 in host.active
+    host.commands((SYSTEMCTL, 'disable', UNIT1))
+    assert host.links() == {'rxe1': 'dummy0'} and UNIT1 in host.active
+    host.commands((SYSTEMCTL, 'enable', UNIT1))
+    host.commands((SYSTEMCTL, 'disable', '--now', UNIT1))
+    assert host.links() == {} and UNIT1 not in host.active
 
 
 # --------------------------------------------------------------------------
