@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import posixpath
 import re
 
 # The comment put at the end of every fstab line this collection adds, so that
@@ -19,6 +20,17 @@ import re
 FSTAB_MARKER = '# labkit.ebpf_rdma'
 
 _OCTAL = re.compile(r'\\([0-7]{3})')
+# A comment in fstab starts at a "#" that begins a field (or the line).
+_FSTAB_COMMENT = re.compile(r'(^|\s)#')
+
+# Directories a pseudo-filesystem must never be mounted on: mounting hides what they hold.
+SYSTEM_DIRS = ('/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media',
+               '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var')
+# Trees nothing may be mounted beneath (programs, configuration, devices, kernel interfaces)...
+SYSTEM_TREES = ('/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/sys',
+                '/usr')
+# ... except the usual homes of debugfs and tracefs.
+KERNEL_FS_HOMES = ('/sys/kernel/debug', '/sys/kernel/tracing', '/sys/kernel/debug/tracing')
 
 
 def unescape_octal(field):
@@ -38,13 +50,40 @@ def escape_octal(path):
 
 
 def normalize_path(path):
-    """``/sys/kernel/debug/`` -> ``/sys/kernel/debug`` (``/`` stays ``/``)."""
+    """``/sys/kernel/debug/`` -> ``/sys/kernel/debug``, ``/sys/kernel/x/../debug`` -> ``/sys/kernel/debug``
+    (``/`` stays ``/``; ``..`` is resolved by name, as ``os.path.normpath`` does)."""
     if not path:
         return path
-    path = re.sub('/+', '/', path)
-    if len(path) > 1:
-        path = path.rstrip('/')
-    return path
+    path = posixpath.normpath(re.sub('/+', '/', path))
+    return re.sub('^/+', '/', path)
+
+
+def mount_point_problem(option, path, usual):
+    """Why ``path`` (option ``option``, as given) cannot take a debugfs/tracefs mount, or None. Pure.
+
+    ``usual`` is the usual place, named in the fix. Refused: a relative path, characters
+    /etc/fstab cannot hold (a "#" starts a comment there; control characters break the line;
+    blanks and backslashes are fine, written as octal escapes), a system directory of
+    :data:`SYSTEM_DIRS` and anything beneath :data:`SYSTEM_TREES` but :data:`KERNEL_FS_HOMES`.
+    """
+    if not path.startswith('/'):
+        return '%s must be an absolute path, got %r; give the full path, e.g. %s' % (option, path, usual)
+    bad = sorted(set(ch for ch in path if ch == '#' or ord(ch) < 32 or ord(ch) == 127))
+    if bad:
+        return ('%s %r contains %s, which /etc/fstab cannot hold (a "#" starts a comment there, a control character '
+                'breaks the line), so its boot-time line would never be found again and would be added on every run; '
+                'choose a path without it, e.g. %s' % (option, path, ', '.join(repr(ch) for ch in bad), usual))
+    clean = normalize_path(path)
+    fix = 'use the usual place %s, or an empty directory of your own such as /mnt/%s' % (usual, option.split('_')[0])
+    if clean in SYSTEM_DIRS:
+        return ('%s %s is a system directory; mounting over it would hide everything it holds; %s'
+                % (option, clean, fix))
+    trees = [t for t in SYSTEM_TREES if is_beneath(clean, t)]
+    if trees and clean not in KERNEL_FS_HOMES:
+        allowed = ', '.join(KERNEL_FS_HOMES)
+        return ('%s %s is beneath %s, which holds files or kernel interfaces the system needs (only %s are allowed '
+                'there); mounting over it would hide them; %s' % (option, clean, trees[0], allowed, fix))
+    return None
 
 
 def parse_mountinfo(text):
@@ -128,7 +167,8 @@ def parse_fstab(text):
         stripped = line.strip()
         if not stripped or stripped.startswith('#'):
             continue
-        body, _sep, comment = line.partition('#')
+        m = _FSTAB_COMMENT.search(line)
+        body, comment = (line[:m.start()], line[m.end():]) if m else (line, '')
         fields = body.split()
         if len(fields) < 2:
             continue
@@ -199,9 +239,3 @@ def systemd_mount_unit_name(path):
             for byte in bytearray(ch.encode('utf-8')):
                 out.append('\\x%02x' % byte)
     return ''.join(out) + '.mount'
-
-
-def parse_lockdown(text):
-    """``'[none] integrity confidentiality'`` -> ``'none'``; None when unknown."""
-    m = re.search(r'\[([a-z]+)\]', text or '')
-    return m.group(1) if m else None

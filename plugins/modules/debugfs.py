@@ -46,13 +46,15 @@ options:
     default: true
   debugfs_path:
     description:
-      - Where debugfs is mounted.
+      - Where debugfs is mounted. An absolute path; C(.)/C(..) components and repeated or trailing C(/) are
+        normalised. Refused (see the notes) are system directories, paths beneath system trees, a C(#) or control
+        characters, and a path through a symlink.
     type: path
     default: /sys/kernel/debug
   tracefs_path:
     description:
       - Where tracefs is mounted. Default is C(/sys/kernel/tracing) when that directory exists,
-        else C(<debugfs_path>/tracing).
+        else C(<debugfs_path>/tracing). Checked like O(debugfs_path).
     type: path
 notes:
   - "Why C(/etc/fstab) for persistence: it is read by systemd's fstab generator and by
@@ -70,6 +72,13 @@ notes:
     systemd's generated mount units match the file."
   - "Lines this module adds end with the comment C(# labkit.ebpf_rdma); O(persistent=false) removes only
     such lines. The rest of C(/etc/fstab) is kept byte for byte."
+  - "Mount points refused, before anything is read or written: the system directories C(/), C(/bin), C(/boot), C(/dev),
+    C(/etc), C(/home), C(/lib), C(/lib32), C(/lib64), C(/libx32), C(/media), C(/mnt), C(/opt), C(/proc), C(/root),
+    C(/run), C(/sbin), C(/srv), C(/sys), C(/tmp), C(/usr), C(/var) themselves; anything beneath C(/bin), C(/boot),
+    C(/dev), C(/etc), C(/lib*), C(/proc), C(/sbin), C(/sys) or C(/usr) except C(/sys/kernel/debug),
+    C(/sys/kernel/tracing) and C(/sys/kernel/debug/tracing); a path with C(#) or a control character, which
+    C(/etc/fstab) cannot hold (blanks and C(\\) are written as octal escapes such as C(\\040), as fstab does, and read
+    back); a path through a symlink (the kernel mounts on its target, so the mount would never be found)."
   - "Kernel lockdown in C(confidentiality) mode (see C(/sys/kernel/security/lockdown), often enabled
     by Secure Boot) denies tracefs and debugfs; the module's error names it when a mount fails."
 extends_documentation_fragment:
@@ -179,14 +188,15 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.mounts import (
     fstab_line,
     fstab_remove_ours,
     mount_at,
+    mount_point_problem,
     mounts_beneath,
     normalize_path,
     parse_filesystems,
     parse_fstab,
-    parse_lockdown,
     parse_mountinfo,
     systemd_mount_unit_name,
 )
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.kernel import parse_lockdown
 
 FSTAB = '/etc/fstab'
 UNIT_DIRS = ('/lib/systemd/system', '/usr/lib/systemd/system')
@@ -208,6 +218,30 @@ def resolve_tracefs_path(tracefs_path, debugfs_path):
     if os.path.isdir(host_path('/sys/kernel/tracing')):
         return '/sys/kernel/tracing'
     return normalize_path(debugfs_path) + '/tracing'
+
+
+def symlink_in(path):
+    """The first component of ``path`` that is a symlink on the host and its target, or (None, None)."""
+    prefix = ''
+    for part in path.strip('/').split('/'):
+        prefix += '/' + part
+        if os.path.islink(host_path(prefix)):
+            return prefix, os.readlink(host_path(prefix))
+    return None, None
+
+
+def path_problem(option, path, usual):
+    """Why ``path`` cannot be a mount point (see mounts.mount_point_problem; plus symlinks on the host), or None."""
+    problem = mount_point_problem(option, path, usual)
+    if problem:
+        return problem
+    clean = normalize_path(path)
+    link, target = symlink_in(clean)
+    if link:
+        return ('%s %s goes through the symlink %s -> %s: the kernel mounts on the target, so /proc/self/mountinfo '
+                'would never show %s and every run would mount again; give the path without symlinks'
+                % (option, clean, link, target, clean))
+    return None
 
 
 def unit_state(path):
@@ -380,16 +414,22 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    debugfs_path = normalize_path(p['debugfs_path'])
+    usual = {'debugfs_path': '/sys/kernel/debug', 'tracefs_path': '/sys/kernel/tracing'}
     for name in ('debugfs_path', 'tracefs_path'):
-        if p[name] and not p[name].startswith('/'):
-            module.fail_json(msg='%s must be an absolute path, got %r; give the full path, e.g. /sys/kernel/debug'
-                             % (name, p[name]))
+        problem = path_problem(name, p[name], usual[name]) if p[name] is not None else None
+        if problem:
+            module.fail_json(msg=problem)
+    debugfs_path = normalize_path(p['debugfs_path'])
     paths = {'debugfs': debugfs_path}
     if p['tracefs']:
         paths['tracefs'] = resolve_tracefs_path(p['tracefs_path'], debugfs_path)
+        problem = path_problem('tracefs_path', paths['tracefs'], usual['tracefs_path'])
+        if problem:
+            module.fail_json(msg=problem)
         if paths['tracefs'] == debugfs_path:
-            module.fail_json(msg='debugfs_path and tracefs_path are both %s; they need two different mount points'
+            module.fail_json(msg='debugfs_path and tracefs_path are both %s; they need two different mount points: '
+                                 'leave tracefs_path out (the default: /sys/kernel/tracing, or DEBUGFS/tracing '
+                                 'on kernels without it) or give another directory'
                              % debugfs_path)
     # debugfs first so tracefs beneath it is mounted after it.
     ordered = [('debugfs', paths['debugfs'])]
@@ -411,7 +451,7 @@ def main():
                          % '; '.join(a.description for a in actions),
                          actions=[a.description for a in actions])
 
-    lockdown = parse_lockdown(read_text('/sys/kernel/security/lockdown'))
+    lockdown = (parse_lockdown(read_text('/sys/kernel/security/lockdown')) or {}).get('mode')
 
     def runner(action):
         argv = [module.get_bin_path(action.argv[0], required=True)] + action.argv[1:]

@@ -27,7 +27,8 @@ description:
   - Every file written starts with a comment saying it is managed by C(labkit.ebpf_rdma.memlock);
     the module refuses to overwrite or remove a file without that comment.
   - Reports the limit a new PAM session gets (by running C(runuser -u USER -- cat /proc/self/limits),
-    which goes through the C(runuser) PAM service and its C(pam_limits), without opening a logind session),
+    which goes through the C(runuser) PAM service and its C(pam_limits), without opening a logind session;
+    not in check mode, which opens no session and reports in RV(login_limit_check) what it would verify),
     the services' default as systemd reports it, and the running services that keep their old limit
     until restarted.
 options:
@@ -94,7 +95,9 @@ options:
 notes:
   - Kernels 5.11 and later charge BPF memory to the memory cgroup instead of RLIMIT_MEMLOCK (see
     RV(bpf_memory_accounting)); RDMA memory registration and older libbpf/bpftool still need the limit.
-  - In check mode RV(login_limit), RV(service_limit) are those before the change; RV(restart_needed) is a prediction.
+  - In check mode RV(service_limit) is the one before the change and RV(restart_needed) a prediction; RV(login_limit) is
+    null (no PAM session is opened, as C(runuser) runs the session modules of its PAM service) and RV(login_limit_check)
+    says what a real run would verify.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -181,6 +184,25 @@ login_limit_reason:
   description: Why RV(login_limit) is null.
   returned: when login_limit is null
   type: str
+login_limit_check:
+  description: In check mode, what a real run would verify instead of RV(login_limit).
+  returned: in check mode, when the user to measure is known
+  type: dict
+  contains:
+    user:
+      description: The user whose new session a real run measures.
+      type: str
+    command:
+      description: The command a real run uses to measure it.
+      type: list
+      elements: str
+    expected:
+      description:
+        - The soft and hard limit (bytes or V(unlimited)) the limits file of this run sets; null for one it does not
+          set (O(limit_type)) and with O(state=absent). Another file of C(limits.d) read later may still override it.
+      type: dict
+  sample: {user: nobody, command: [runuser, -u, nobody, --, cat, /proc/self/limits],
+           expected: {soft: unlimited, hard: unlimited}}
 service_limit:
   description:
     - C(DefaultLimitMEMLOCKSoft)/C(DefaultLimitMEMLOCK) as C(systemctl show) reports them after the run,
@@ -290,7 +312,8 @@ def validate(params, booted):
             units.append(unit)
     limits_file = params['limits_file']
     if not limits_file.startswith('/'):
-        raise LimitError('limits_file must be an absolute path, got %r' % limits_file)
+        raise LimitError('limits_file must be an absolute path, got %r; give the full path, e.g. %s/'
+                         '90-labkit-memlock.conf' % (limits_file, LIMITS_D))
     if posixpath.dirname(posixpath.normpath(limits_file)) == LIMITS_D and not limits_file.endswith('.conf'):
         raise LimitError('limits_file %s does not end in .conf, so pam_limits would ignore it; name it e.g. %s/'
                          '90-labkit-memlock.conf' % (limits_file, LIMITS_D))
@@ -399,24 +422,41 @@ def probe_user(params):
     return domain, None
 
 
-def read_login_limit(module, params):
+def login_check(params, user, size):
+    """What a real run would verify, reported in check mode instead of opening a PAM session."""
+    sets = {'soft': params['limit_type'] in ('soft', 'both', '-'), 'hard': params['limit_type'] in ('hard', 'both', '-')}
+    expected = dict((k, size if sets[k] and size is not None else None) for k in ('soft', 'hard'))
+    return {'user': user, 'command': ['runuser', '-u', user, '--', 'cat', '/proc/self/limits'], 'expected': expected}
+
+
+def read_login_limit(module, params, size=None):
+    """(limits, reason, check): the limit of a new PAM session of the probe user.
+
+    In check mode nothing is run (runuser opens a PAM session: pam_limits, pam_systemd and
+    the session modules of the runuser service act on the host); ``check`` says what a real
+    run would verify.
+    """
     user, reason = probe_user(params)
     if user is None:
-        return None, reason
+        return None, reason, None
+    if module.check_mode:
+        return None, ('check mode: no PAM session is opened (runuser -u %s would run the session modules of the '
+                      'runuser PAM service); a real run measures it, see login_limit_check' % user), \
+            login_check(params, user, size)
     if current_euid() != 0:
-        return None, 'measuring a new session runs runuser, which needs root; run with become: true'
+        return None, 'measuring a new session runs runuser, which needs root; run with become: true', None
     runuser = module.get_bin_path('runuser')
     cat = module.get_bin_path('cat')
     if not runuser or not cat:
-        return None, 'runuser (util-linux) is not installed, so a new PAM session cannot be opened to measure it'
+        return None, 'runuser (util-linux) is not installed, so a new PAM session cannot be opened to measure it', None
     rc, out, err = module.run_command([runuser, '-u', user, '--', cat, '/proc/self/limits'])
     if rc != 0:
-        return None, 'runuser -u %s failed (exit %d): %s' % (user, rc, (err or out).strip())
+        return None, 'runuser -u %s failed (exit %d): %s' % (user, rc, (err or out).strip()), None
     limits = parse_proc_limits(out)
     if limits is None:
-        return None, 'no "Max locked memory" line in /proc/self/limits of the new session'
+        return None, 'no "Max locked memory" line in /proc/self/limits of the new session', None
     limits['user'] = user
-    return limits, None
+    return limits, None, None
 
 
 def main():
@@ -469,7 +509,7 @@ def main():
                 predicted_default = {'soft': size, 'hard': size}
         stale = restart_needed(module, systemctl, predicted_units, predicted_default, old_default)
 
-    login_limit, reason = read_login_limit(module, p)
+    login_limit, reason, check = read_login_limit(module, p, size)
     release = kernel_release()
     extra = dict(
         limits_file=p['limits_file'],
@@ -483,6 +523,8 @@ def main():
     )
     if login_limit is None:
         extra['login_limit_reason'] = reason
+    if check is not None:
+        extra['login_limit_check'] = check
     module.exit_json(**result_for(module, actions, **extra))
 
 

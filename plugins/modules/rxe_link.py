@@ -48,8 +48,26 @@ options:
   persistent:
     description:
       - With V(true), make the link (and the loading of C(rdma_rxe)) survive a reboot.
-      - With V(false), remove the persistence files this module wrote for this link (the link itself stays).
+      - With V(false), remove the persistence files this module wrote for this link; the link itself stays (the
+        unit is disabled without C(--now), so its C(ExecStop), which deletes the link, does not run; see the notes).
       - Ignored with O(state=absent), which always removes this link's persistence.
+    type: bool
+    default: false
+  force:
+    description:
+      - Let this module take over or delete a soft-RoCE link it did not create (one without its record, see the
+        notes). With O(state=present) the link is adopted (the record is written, and with O(persistent=true) an
+        enabled unit whose stop deletes the link); with O(state=absent) it is deleted.
+      - With V(false) such a link is never adopted, changed or deleted; O(state=present) reports it
+        (RV(foreign), a warning) and O(state=absent) fails, saying how to delete it.
+    type: bool
+    default: false
+  use_foreign:
+    description:
+      - With O(state=present), when O(name) does not exist and the netdev already carries a soft-RoCE link that this
+        module did not create, use that link as it is (RV(device) names it, RV(foreign) is true, a warning says so)
+        instead of failing. Nothing is created, written or deleted for it.
+      - With V(false) that case fails (a netdev carries at most one soft-RoCE link), naming the link.
     type: bool
     default: false
   load_module:
@@ -88,6 +106,15 @@ notes:
     C(systemctl enable labkit-rxe@NAME.service)."
   - "The unit is idempotent: C(ExecStart) does nothing when C(rdma link show NAME/1) already finds the link, so
     restarting it or running it after the module created the link does not fail. C(ExecStop) deletes the link."
+  - "Dropping persistence (O(persistent=false) on a persistent link) runs C(systemctl disable UNIT) without C(--now),
+    removes the unit files and runs C(systemctl daemon-reload). C(disable) alone only removes the C([Install])
+    symlink; it does not stop the unit, so its C(ExecStop) (which deletes the link) does not run and the link stays.
+    An instance started at boot stays C(active (exited)) in systemd's memory until shutdown; this module never
+    stops it. O(state=absent) uses C(disable --now), after deleting the link."
+  - "Ownership: a link is this module's when it has a record, C(/etc/labkit/rxe/NAME.conf) (persistent links) or
+    C(/run/labkit/rxe/NAME.conf) (links created with O(persistent=false); gone at reboot, like the link). A soft-RoCE
+    link without a record (made by hand, by another tool, or by an earlier release of this collection with
+    O(persistent=false)) is foreign: it is reported, never adopted, made persistent or deleted unless O(force=true)."
   - "C(rdma link show NAME) (without C(/PORT)) exits 1 even when the link exists on some iproute2 releases (Debian 12
     and 13); this module reads C(rdma -j link show) and filters it."
   - "C(rdma link add) needs iproute2 5.1 or later (checked with C(rdma link help)); the old sysfs C(rdma_rxe)
@@ -120,6 +147,21 @@ EXAMPLES = r'''
     name: rxe1
     netdev: dummy0
     persistent: true
+  become: true
+
+- name: Use whatever soft-RoCE link a colleague already made on ens3, or create rxe0 there
+  labkit.ebpf_rdma.rxe_link:
+    name: rxe0
+    netdev: ens3
+    use_foreign: true
+  become: true
+  register: rxe
+
+- name: Delete rxe9, which was made by hand (not by this module)
+  labkit.ebpf_rdma.rxe_link:
+    name: rxe9
+    state: absent
+    force: true
   become: true
 
 - name: Remove rxe1 and its boot-time unit (only if it is on dummy0)
@@ -164,8 +206,22 @@ link:
       description: The netdev.
       type: str
       sample: ens3
+device:
+  description:
+    - The RDMA device that serves the request after the run; O(name), or with O(use_foreign=true) the foreign link
+      already on the netdev. Null with O(state=absent).
+  returned: always
+  type: str
+  sample: rxe0
+foreign:
+  description:
+    - True when RV(device) is a soft-RoCE link this module did not create (no record) and was left as it is
+      (not adopted, not made persistent); a warning says so.
+  returned: always
+  type: bool
+  sample: false
 persistent_files:
-  description: The persistence files of this link after the run (in check mode, as they would be).
+  description: The persistence files of this link after the run (in check mode, as they would be); empty for a foreign link.
   returned: always
   type: list
   elements: str
@@ -228,6 +284,7 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.rdma import (
 )
 
 CONF_DIR = '/etc/labkit/rxe'
+RUN_DIR = '/run/labkit/rxe'
 UNIT_DIR = '/etc/systemd/system'
 TEMPLATE = UNIT_DIR + '/labkit-rxe@.service'
 MODULES_LOAD = '/etc/modules-load.d/labkit-rdma_rxe.conf'
@@ -244,6 +301,10 @@ def unit_name(name):
 
 def conf_path(name):
     return '%s/%s.conf' % (CONF_DIR, name)
+
+
+def run_record_path(name):
+    return '%s/%s.conf' % (RUN_DIR, name)
 
 
 def dropin_dir(name):
@@ -276,6 +337,12 @@ def device_unit(netdev):
 def render_conf(name, netdev):
     return ('# Managed by labkit.ebpf_rdma.rxe_link: soft-RoCE link %s on %s.\n'
             '# This file is the record that labkit created the link; rxe_link state=absent removes it.\n'
+            'RXE_NAME=%s\nNETDEV=%s\n' % (name, netdev, name, netdev))
+
+
+def render_run_record(name, netdev):
+    return ('# Managed by labkit.ebpf_rdma.rxe_link: soft-RoCE link %s on %s, not persistent.\n'
+            '# This file is the record that labkit created the link; it goes at reboot, like the link.\n'
             'RXE_NAME=%s\nNETDEV=%s\n' % (name, netdev, name, netdev))
 
 
@@ -316,105 +383,116 @@ def render_modules_load():
     return '# Managed by labkit.ebpf_rdma.rxe_link: soft-RoCE links need rdma_rxe at boot.\n%s\n' % RXE_MODULE
 
 
-def _rxe_links(state, links):
-    return [link for link in links if state['drivers'].get(link['name']) == 'rxe']
+def foreign_text(name, netdev):
+    return ('soft-RoCE link %s on %s was not created by labkit.ebpf_rdma (no record %s nor %s)'
+            % (name, netdev, conf_path(name), run_record_path(name)))
 
 
-def plan(params, state):
-    """Pure: (module params with the netdev resolved, current state) -> list of Action; raises PlanError."""
+def check_existing(params, state, existing):
+    """Refuse a device NAME that is not rxe, or that is on another netdev than the one given."""
     name = params['name']
     netdev = params['netdev']
-    links = state['links']
-    rdma = state['rdma_path']
-    systemctl = state['systemctl_path']
-    existing = find_links(links, name=name)
-    existing = existing[0] if existing else None
-    actions = []
-
-    if existing is not None and state['drivers'].get(name) != 'rxe':
+    if existing is None:
+        return
+    if state['drivers'].get(name) != 'rxe':
         raise PlanError(
             'RDMA device %s exists and is not a soft-RoCE (rxe) link (driver %s); this module manages rxe links only. '
             'Pick another name' % (name, state['drivers'].get(name) or 'unknown'))
-    if existing is not None and netdev and existing['netdev'] != netdev:
-        if params['state'] == 'present':
-            raise PlanError(
-                'soft-RoCE link %s already exists on netdev %s, not on %s; it is not re-created silently. '
-                'Remove it first (rxe_link name=%s state=absent) or pick another name for the link on %s'
-                % (name, existing['netdev'], netdev, name, netdev))
+    if not netdev or existing['netdev'] == netdev:
+        return
+    if params['state'] == 'absent':
         raise PlanError(
             'soft-RoCE link %s is on netdev %s, not on %s as given; nothing was removed. '
             'Give netdev=%s (or leave netdev out) to remove it' % (name, existing['netdev'], netdev, existing['netdev']))
+    remove = 'rxe_link name=%s state=absent' % name
+    if name not in state['owned']:
+        remove = ('it was not created by labkit.ebpf_rdma: rdma link delete %s, or %s force=true'
+                  % (name, remove))
+    raise PlanError(
+        'soft-RoCE link %s already exists on netdev %s, not on %s; it is not re-created silently. '
+        'Remove it first (%s) or pick another name for the link on %s'
+        % (name, existing['netdev'], netdev, remove, netdev))
 
-    files = state['files']
-    other_confs = [c for c in state['labkit_confs'] if c != name]
 
-    if params['state'] == 'present':
-        others = [link for link in _rxe_links(state, find_links(links, netdev=netdev)) if link['name'] != name]
-        if existing is None and others:
-            other = others[0]['name']
+def plan_create(params, state):
+    """The actions that create link NAME on its netdev (modprobe first when needed)."""
+    name = params['name']
+    netdev = params['netdev']
+    problem = netdev_problem(state['netdev_facts'])
+    if problem and not (not params['require_carrier'] and state['netdev_facts']['exists']
+                        and problem.startswith('netdev %s has no carrier' % netdev)):
+        raise PlanError('cannot create soft-RoCE link %s: %s. Choose an Ethernet netdev that is up with '
+                        'netdev=..., for example the default-route device, a dummy or a veth device'
+                        % (name, problem))
+    if not state['supports_add']:
+        raise PlanError(
+            'this iproute2 rdma tool (%s) has no "rdma link add" (its "rdma link help" lists no add; it '
+            'needs iproute2 5.1 or later). Upgrade iproute2' % state['rdma_path'])
+    actions = []
+    if not state['module_loaded']:
+        release = state['kernel_release']
+        if not state['module_available']:
             raise PlanError(
-                'netdev %s already has a soft-RoCE link named %s; a netdev carries at most one and a second is '
-                'not created. Use name=%s, or remove %s first' % (netdev, other, other, other))
-        if existing is None:
-            problem = netdev_problem(state['netdev_facts'])
-            if problem and not (not params['require_carrier'] and state['netdev_facts']['exists']
-                                and problem.startswith('netdev %s has no carrier' % netdev)):
-                raise PlanError('cannot create soft-RoCE link %s: %s. Choose an Ethernet netdev that is up with '
-                                'netdev=..., for example the default-route device, a dummy or a veth device'
-                                % (name, problem))
-            if not state['supports_add']:
-                raise PlanError(
-                    'this iproute2 rdma tool (%s) has no "rdma link add" (its "rdma link help" lists no add; it '
-                    'needs iproute2 5.1 or later). Upgrade iproute2' % rdma)
-            if not state['module_loaded']:
-                release = state['kernel_release']
-                if not state['module_available']:
-                    raise PlanError(
-                        '%s is not in the modules of kernel %s (not in modules.dep nor modules.builtin of '
-                        '/lib/modules/%s); install linux-modules-extra-%s (Ubuntu) or boot a kernel that ships it'
-                        % (RXE_MODULE, release, release, release))
-                if not params['load_module']:
-                    raise PlanError('%s is not loaded and load_module is false; load it (modprobe %s) or set '
-                                    'load_module: true' % (RXE_MODULE, RXE_MODULE))
-                actions.append(Action('run', RXE_MODULE, 'modprobe %s' % RXE_MODULE,
-                                      argv=[state['modprobe_path'], RXE_MODULE]))
-            actions.append(Action('run', name, 'rdma link add %s type rxe netdev %s' % (name, netdev),
-                                  argv=[rdma, 'link', 'add', name, 'type', 'rxe', 'netdev', netdev]))
+                '%s is not in the modules of kernel %s (not in modules.dep nor modules.builtin of '
+                '/lib/modules/%s); install linux-modules-extra-%s (Ubuntu) or boot a kernel that ships it'
+                % (RXE_MODULE, release, release, release))
+        if not params['load_module']:
+            raise PlanError('%s is not loaded and load_module is false; load it (modprobe %s) or set '
+                            'load_module: true' % (RXE_MODULE, RXE_MODULE))
+        actions.append(Action('modprobe', RXE_MODULE, 'modprobe %s' % RXE_MODULE,
+                              argv=[state['modprobe_path'], RXE_MODULE]))
+    actions.append(Action('link_add', name, 'rdma link add %s type rxe netdev %s' % (name, netdev),
+                          argv=[state['rdma_path'], 'link', 'add', name, 'type', 'rxe', 'netdev', netdev]))
+    return actions
 
-        if params['persistent']:
-            if not state['systemd']:
-                raise PlanError('persistent: true needs systemd as the running init (no /run/systemd/system); '
-                                'use persistent: false and re-create the link at boot another way')
-            unit_changes = []
-            wanted = [
-                (conf_path(name), render_conf(name, netdev), False),
-                (TEMPLATE, render_template(rdma, state['modprobe_path']), True),
-                (dropin_path(name), render_dropin(name, netdev), True),
-            ]
-            if params['load_module'] and not state['module_builtin']:
-                wanted.append((MODULES_LOAD, render_modules_load(), False))
-            for path, content, is_unit in wanted:
-                act = file_change(path, files[path], content)
-                if act is not None:
-                    actions.append(act)
-                    if is_unit:
-                        unit_changes.append(act)
-            if unit_changes:
-                actions.append(Action('run', 'systemd', 'systemctl daemon-reload', argv=[systemctl, 'daemon-reload']))
-            if not state['enabled']:
-                actions.append(Action('run', unit_name(name), 'systemctl enable %s' % unit_name(name),
-                                      argv=[systemctl, 'enable', unit_name(name)]))
-            return actions
 
-    elif existing is not None:
-        actions.append(Action('run', name, 'rdma link delete %s' % name, argv=[rdma, 'link', 'delete', name]))
+def plan_persistence(params, state):
+    """persistent=true: the record, the unit and its drop-in, modules-load, daemon-reload and enable."""
+    name = params['name']
+    netdev = params['netdev']
+    systemctl = state['systemctl_path']
+    if not state['systemd']:
+        raise PlanError('persistent: true needs systemd as the running init (no /run/systemd/system); '
+                        'use persistent: false and re-create the link at boot another way')
+    wanted = [
+        (conf_path(name), render_conf(name, netdev), False),
+        (TEMPLATE, render_template(state['rdma_path'], state['modprobe_path']), True),
+        (dropin_path(name), render_dropin(name, netdev), True),
+    ]
+    if params['load_module'] and not state['module_builtin']:
+        wanted.append((MODULES_LOAD, render_modules_load(), False))
+    actions = []
+    unit_changed = False
+    for path, content, is_unit in wanted:
+        act = file_change(path, state['files'][path], content)
+        if act is not None:
+            actions.append(act)
+            unit_changed = unit_changed or is_unit
+    if unit_changed:
+        actions.append(Action('run', 'systemd', 'systemctl daemon-reload', argv=[systemctl, 'daemon-reload']))
+    if not state['enabled']:
+        actions.append(Action('run', unit_name(name), 'systemctl enable %s' % unit_name(name),
+                              argv=[systemctl, 'enable', unit_name(name)]))
+    return actions
 
-    # absent, or present with persistent=false: remove this link's own persistence
+
+def plan_unpersist(params, state, stop):
+    """Remove this link's persistence (its records too when ``stop``: state=absent).
+
+    Without ``stop`` the unit is disabled without --now: its ExecStop deletes the link, and
+    persistent=false keeps the link (the running instance stays active until shutdown).
+    """
+    name = params['name']
+    files = state['files']
+    systemctl = state['systemctl_path']
+    actions = []
     if state['enabled'] and systemctl:
-        actions.append(Action('run', unit_name(name), 'systemctl disable --now %s' % unit_name(name),
-                              argv=[systemctl, 'disable', '--now', unit_name(name)]))
+        argv = [systemctl, 'disable'] + (['--now'] if stop else []) + [unit_name(name)]
+        actions.append(Action('run', unit_name(name), 'systemctl %s' % ' '.join(argv[1:]), argv=argv))
     removals = [conf_path(name), dropin_path(name)]
-    if not other_confs:
+    if stop:
+        removals.append(run_record_path(name))
+    if not [c for c in state['labkit_confs'] if c != name]:
         removals += [TEMPLATE, MODULES_LOAD]
     unit_removed = False
     for path in removals:
@@ -429,9 +507,74 @@ def plan(params, state):
     return actions
 
 
-def labkit_confs():
+def plan_present(params, state, existing, report):
+    name = params['name']
+    netdev = params['netdev']
+    if existing is not None and name not in state['owned'] and not params['force']:
+        report.update(foreign=True)
+        report['warnings'].append(
+            '%s; it is used as it is: not adopted, %snever deleted by this module. To let labkit.ebpf_rdma manage '
+            'it, set force: true (it then writes its record%s)'
+            % (foreign_text(name, netdev), 'not made persistent (persistent: true is not applied to it), '
+               if params['persistent'] else '', ' and an enabled unit whose stop deletes the link'
+               if params['persistent'] else ''))
+        return []
+    actions = []
+    if existing is None:
+        others = [link for link in find_links(state['links'], netdev=netdev)
+                  if state['drivers'].get(link['name']) == 'rxe' and link['name'] != name]
+        if others:
+            other = others[0]['name']
+            if other not in state['owned'] and params['use_foreign']:
+                report.update(device=other, foreign=True)
+                report['warnings'].append(
+                    '%s; it serves netdev %s and is used as it is (use_foreign: true): %s is not created, and %s is '
+                    'not adopted, not made persistent, never deleted by this module'
+                    % (foreign_text(other, netdev), netdev, name, other))
+                return []
+            fix = 'Use name=%s, or remove %s first' % (other, other)
+            if other not in state['owned']:
+                fix = ('%s is not a labkit link (no record %s): use it as it is with use_foreign: true or name=%s, '
+                       'or delete it first (rdma link delete %s)' % (other, conf_path(other), other, other))
+            raise PlanError('netdev %s already has a soft-RoCE link named %s; a netdev carries at most one and a '
+                            'second is not created. %s' % (netdev, other, fix))
+        actions += plan_create(params, state)
+    if params['persistent']:
+        return actions + plan_persistence(params, state)
+    record = file_change(run_record_path(name), state['files'][run_record_path(name)],
+                         render_run_record(name, netdev))
+    return actions + ([record] if record else []) + plan_unpersist(params, state, stop=False)
+
+
+def plan(params, state):
+    """Pure: (module params with the netdev resolved, current state) -> (actions, report); raises PlanError.
+
+    ``report``: ``device`` (the RDMA device that serves the request), ``foreign`` (it was left as it
+    is, labkit did not create it) and ``warnings``.
+    """
+    name = params['name']
+    found = find_links(state['links'], name=name)
+    existing = found[0] if found else None
+    report = {'device': name, 'foreign': False, 'warnings': []}
+    check_existing(params, state, existing)
+    if params['state'] == 'present':
+        return plan_present(params, state, existing, report), report
+    actions = []
+    if existing is not None:
+        if name not in state['owned'] and not params['force']:
+            raise PlanError(
+                '%s; it is not deleted, as this module deletes only links it created. Delete it by hand '
+                '(rdma link delete %s), or set force: true to let this module delete it'
+                % (foreign_text(name, existing['netdev']), name))
+        actions.append(Action('link_delete', name, 'rdma link delete %s' % name,
+                              argv=[state['rdma_path'], 'link', 'delete', name]))
+    report['device'] = None
+    return actions + plan_unpersist(params, state, stop=True), report
+
+
+def record_names(directory):
     try:
-        names = os.listdir(host_path(CONF_DIR))
+        names = os.listdir(host_path(directory))
     except OSError:
         return []
     return sorted(n[:-len('.conf')] for n in names if n.endswith('.conf'))
@@ -442,9 +585,8 @@ def read_links(module, rdma):
     return parse_rdma_links(out)
 
 
-def read_state(module, rdma, params):
+def read_state(module, rdma, params, links):
     """Everything the plan needs (reads only; the commands run here change nothing)."""
-    links = read_links(module, rdma)
     drivers = {}
     for link in links:
         dev = read_ib_device(link['name'])
@@ -453,7 +595,8 @@ def read_state(module, rdma, params):
     moddir = '/lib/modules/%s' % release
     builtin = module_builtin(read_text(moddir + '/modules.builtin', ''), RXE_MODULE)
     name = params['name']
-    paths = [conf_path(name), TEMPLATE, dropin_path(name), MODULES_LOAD]
+    paths = [conf_path(name), run_record_path(name), TEMPLATE, dropin_path(name), MODULES_LOAD]
+    confs = record_names(CONF_DIR)
     state = {
         'links': links,
         'drivers': drivers,
@@ -467,22 +610,28 @@ def read_state(module, rdma, params):
         'systemd': os.path.isdir(host_path('/run/systemd/system')),
         'enabled': os.path.lexists(host_path(wants_path(name))),
         'files': dict((p, read_file_state(p)) for p in paths),
-        'labkit_confs': labkit_confs(),
+        'labkit_confs': confs,
+        'owned': set(confs) | set(record_names(RUN_DIR)),
         'supports_add': True,
         'netdev_facts': None,
     }
     if params['state'] == 'present':
-        if params['netdev'] is not None:
-            state['netdev_facts'] = netdev_facts(params['netdev'])
+        state['netdev_facts'] = netdev_facts(params['netdev'])
         if not find_links(links, name=name):
             _rc, out, err = module.run_command([rdma, 'link', 'help'])
             state['supports_add'] = link_help_supports_add((out or '') + (err or ''))
     return state
 
 
-def resolve_netdev(module, params):
-    if params['netdev'] is not None or params['state'] != 'present':
+def resolve_netdev(module, params, links):
+    """The netdev of this run, decided once: the one given, else the existing link's, else the default route's."""
+    if params['netdev'] is not None:
         return params['netdev']
+    found = find_links(links, name=params['name'])
+    if found and found[0]['netdev']:
+        return found[0]['netdev']
+    if params['state'] != 'present':
+        return None
     ip = module.get_bin_path('ip')
     if ip is None:
         module.fail_json(msg='netdev is not given and "ip" (iproute2) is not installed to find the default route; '
@@ -496,6 +645,46 @@ def resolve_netdev(module, params):
     return dev
 
 
+def param_problem(params):
+    """What is wrong with the options (checked before anything is read), or None."""
+    name = params['name']
+    if not NAME_RE.match(name):
+        return ('name %r is not a valid RDMA device name for this module: use letters, digits, "_", "." '
+                'and "-", starting with a letter or digit, at most 63 characters (e.g. rxe0)' % name)
+    netdev = params['netdev']
+    if netdev is not None and (not netdev or '/' in netdev or len(netdev) > 15 or netdev in ('.', '..')
+                               or any(ch.isspace() or ord(ch) < 32 for ch in netdev)):
+        return ('netdev %r is not a valid network device name (1-15 characters, no "/", no whitespace, not "." '
+                'or ".."); give the name "ip link" shows, e.g. ens3' % netdev)
+    if params['wait_timeout'] < 0:
+        return 'wait_timeout must be 0 or more seconds, not %d; use 0 not to wait' % params['wait_timeout']
+    return None
+
+
+def make_runner(module, state, params):
+    """Carries out the actions common.apply_actions leaves to the module, each with its own hint."""
+    name = params['name']
+
+    def runner(action):
+        if action.kind == 'modprobe':
+            run_checked(module, action.argv, what='loading %s' % RXE_MODULE,
+                        hint='install linux-modules-extra-%s (Ubuntu) or a kernel that ships %s'
+                             % (state['kernel_release'], RXE_MODULE))
+        elif action.kind == 'link_add':
+            run_checked(module, action.argv, what='creating soft-RoCE link %s' % name,
+                        hint='check "dmesg" for rdma_rxe messages about netdev %s' % params['netdev'])
+        elif action.kind == 'link_delete':
+            run_checked(module, action.argv, what='deleting soft-RoCE link %s' % name,
+                        hint='check that no program still uses it (rdma resource show)')
+        elif action.kind == 'remove_empty_dir':
+            path = host_path(action.target)
+            if os.path.isdir(path) and not os.listdir(path):
+                os.rmdir(path)
+        else:  # pragma: no cover - plan() makes no other kinds
+            raise ValueError(action.kind)
+    return runner
+
+
 def wait_active(module, rdma, name, timeout):
     deadline = time.time() + timeout
     while True:
@@ -504,6 +693,22 @@ def wait_active(module, rdma, name, timeout):
         if link is None or link['state'] == 'ACTIVE' or time.time() >= deadline:
             return link
         time.sleep(0.5)
+
+
+def link_after(module, params, state, actions, device):
+    """The link of ``device`` after the run (in check mode: as it is now, None when it would be created)."""
+    if device is None:
+        return None
+    if module.check_mode or not actions:
+        found = find_links(state['links'], name=device)
+        return found[0] if found else None
+    created = any(a.kind == 'link_add' for a in actions)
+    link = wait_active(module, state['rdma_path'], device, params['wait_timeout'] if created else 0)
+    if created and link is not None and link['state'] != 'ACTIVE':
+        module.warn('soft-RoCE link %s on %s is %s/%s after %ds, not ACTIVE; check the carrier of %s'
+                    % (device, params['netdev'], link['state'], link['physical_state'], params['wait_timeout'],
+                       params['netdev']))
+    return link
 
 
 def main():
@@ -516,79 +721,42 @@ def main():
             load_module=dict(type='bool', default=True),
             require_carrier=dict(type='bool', default=True),
             wait_timeout=dict(type='int', default=10),
+            force=dict(type='bool', default=False),
+            use_foreign=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
     params = dict(module.params)
     name = params['name']
-    if not NAME_RE.match(name):
-        module.fail_json(msg='name %r is not a valid RDMA device name for this module: use letters, digits, "_", "." '
-                             'and "-", starting with a letter or digit, at most 63 characters (e.g. rxe0)' % name)
-    if params['netdev'] is not None and (not params['netdev'] or '/' in params['netdev'] or len(params['netdev']) > 15):
-        module.fail_json(msg='netdev %r is not a valid network device name (1-15 characters, no "/")' % params['netdev'])
-    if params['wait_timeout'] < 0:
-        module.fail_json(msg='wait_timeout must be 0 or more seconds, not %d' % params['wait_timeout'])
-
+    problem = param_problem(params)
+    if problem:
+        module.fail_json(msg=problem)
     rdma = module.get_bin_path('rdma')
     if rdma is None:
         module.fail_json(msg='the "rdma" tool is not installed, so soft-RoCE links cannot be listed or created; '
                              'install iproute2 (5.1 or later)')
-    state = read_state(module, rdma, params)
-    if params['netdev'] is None and params['state'] == 'present':
-        found = find_links(state['links'], name=name)
-        # An existing link keeps its netdev when none is given; else the default route's.
-        params['netdev'] = found[0]['netdev'] if found and found[0]['netdev'] else resolve_netdev(module, params)
-    if params['state'] == 'present' and state['netdev_facts'] is None:
-        state['netdev_facts'] = netdev_facts(params['netdev'])
+    links = read_links(module, rdma)
+    params['netdev'] = resolve_netdev(module, params, links)
+    state = read_state(module, rdma, params, links)
     try:
-        actions = plan(params, state)
+        actions, report = plan(params, state)
     except PlanError as e:
         module.fail_json(msg=str(e), name=name, netdev=params['netdev'])
+    for warning in report['warnings']:
+        module.warn(warning)
+    apply_actions(module, actions, runner=make_runner(module, state, params))
 
-    def runner(action):
-        if action.kind == 'remove_empty_dir':
-            path = host_path(action.target)
-            if os.path.isdir(path) and not os.listdir(path):
-                os.rmdir(path)
-        else:  # pragma: no cover - plan() makes no other kinds
-            raise ValueError(action.kind)
-
-    hint = None
-    for action in actions:
-        if action.kind == 'run' and action.argv[1:3] == ['link', 'add']:
-            hint = 'check "dmesg" for rdma_rxe messages about netdev %s' % params['netdev']
-    if not module.check_mode:
-        for action in actions:
-            if action.kind == 'run' and action.argv[0] == state['modprobe_path']:
-                run_checked(module, action.argv, what='loading %s' % RXE_MODULE,
-                            hint='install linux-modules-extra-%s (Ubuntu) or a kernel that ships %s'
-                                 % (state['kernel_release'], RXE_MODULE))
-            elif action.kind == 'run' and action.argv[1:3] == ['link', 'add']:
-                run_checked(module, action.argv, what='creating soft-RoCE link %s' % name, hint=hint)
-            else:
-                apply_actions(module, [action], runner=runner)
-
-    existing = find_links(state['links'], name=name)
-    link = existing[0] if existing else None
-    netdev = params['netdev'] or (link['netdev'] if link else None)
-    if params['state'] == 'absent' and module.check_mode:
-        link = None
-    elif actions and not module.check_mode:
-        created = any(a.kind == 'run' and a.argv[1:3] == ['link', 'add'] for a in actions)
-        link = wait_active(module, rdma, name, params['wait_timeout'] if created else 0)
-        if created and link is not None and link['state'] != 'ACTIVE':
-            module.warn('soft-RoCE link %s on %s is %s/%s after %ds, not ACTIVE; check the carrier of %s'
-                        % (name, netdev, link['state'], link['physical_state'], params['wait_timeout'], netdev))
-
+    link = link_after(module, params, state, actions, report['device'])
     persistent_files = []
-    if params['state'] == 'present' and params['persistent']:
+    if params['state'] == 'present' and params['persistent'] and not report['foreign']:
         persistent_files = [conf_path(name), TEMPLATE, dropin_path(name)]
         if params['load_module'] and not state['module_builtin']:
             persistent_files.append(MODULES_LOAD)
     link_out = None
     if link is not None:
         link_out = dict((k, link[k]) for k in ('port', 'state', 'physical_state', 'netdev'))
-    module.exit_json(**result_for(module, actions, name=name, netdev=netdev, link=link_out,
+    module.exit_json(**result_for(module, actions, name=name, netdev=params['netdev'], link=link_out,
+                                  device=report['device'], foreign=report['foreign'],
                                   persistent_files=persistent_files, unit=unit_name(name)))
 
 

@@ -83,6 +83,7 @@ def test_parse_lockdown():
         'mode': 'none', 'available': ['none', 'integrity', 'confidentiality']}
     assert kernel.parse_lockdown('none integrity [confidentiality]\n')['mode'] == 'confidentiality'
     assert kernel.parse_lockdown(None) is None
+    assert kernel.parse_lockdown(fixture_text('mounts/lockdown-none.txt'))['mode'] == 'none'
 
 
 @pytest.mark.parametrize('name, expected', [

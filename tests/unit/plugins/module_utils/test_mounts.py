@@ -143,7 +143,45 @@ def test_systemd_mount_unit_name(path, unit):
     assert m.systemd_mount_unit_name(path) == unit
 
 
-def test_parse_lockdown():
-    assert m.parse_lockdown(fixture_text('mounts/lockdown-none.txt')) == 'none'
-    assert m.parse_lockdown('none integrity [confidentiality]\n') == 'confidentiality'
-    assert m.parse_lockdown(None) is None
+def test_parse_lockdown_lives_in_kernel_only():
+    """Issue 19: one parser for the lockdown file (kernel.parse_lockdown), not one per module_utils file."""
+    assert not hasattr(m, 'parse_lockdown')
+
+
+@pytest.mark.parametrize('given, clean', [
+    ('/sys/kernel/debug/', '/sys/kernel/debug'),
+    ('/sys/kernel/x/../debug', '/sys/kernel/debug'),
+    ('//sys//kernel/./debug', '/sys/kernel/debug'),
+    ('/', '/'),
+])
+def test_normalize_path_resolves_dots(given, clean):
+    assert m.normalize_path(given) == clean
+
+
+@pytest.mark.parametrize('path', ['/sys/kernel/debug', '/sys/kernel/tracing', '/sys/kernel/debug/tracing',
+                                  '/mnt/debugfs', '/mnt/debug fs', '/srv/lab/trace', '/sys/kernel/x/../debug'])
+def test_mount_point_allowed(path):
+    assert m.mount_point_problem('debugfs_path', path, '/sys/kernel/debug') is None
+
+
+@pytest.mark.parametrize('path, words', [
+    ('/etc', '/etc is a system directory'),
+    ('/etc/..', '/ is a system directory'),
+    ('/sys', '/sys is a system directory'),
+    ('/home/', '/home is a system directory'),
+    ('/usr/local/debug', '/usr/local/debug is beneath /usr'),
+    ('/sys/fs/bpf', '/sys/fs/bpf is beneath /sys'),
+    ('/sys/kernel/debug/../security', '/sys/kernel/security is beneath /sys'),
+    ('/mnt/a#b', "contains '#', which /etc/fstab cannot hold"),
+    ('/mnt/a\nb', "contains '\\n', which /etc/fstab cannot hold"),
+    ('debug', 'must be an absolute path'),
+])
+def test_mount_point_refused(path, words):
+    problem = m.mount_point_problem('debugfs_path', path, '/sys/kernel/debug')
+    assert words in problem, problem
+    assert '/sys/kernel/debug' in problem  # the fix names the usual place
+
+
+def test_fstab_hash_inside_a_field_is_not_a_comment():
+    entries = m.parse_fstab('/dev/sdb1 /srv/a#b ext4 defaults 0 0 # note\n')
+    assert entries[0]['file'] == '/srv/a#b' and entries[0]['ours'] is False

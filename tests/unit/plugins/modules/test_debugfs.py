@@ -411,3 +411,66 @@ def test_plan_is_pure():
                                 'debugfs /d debugfs defaults 0 0 # labkit.ebpf_rdma\n'
                                 'tracefs /d/tracing tracefs defaults 0 0 # labkit.ebpf_rdma\n')
     assert report['persistence'] == {'debugfs': 'fstab', 'tracefs': 'fstab'}
+
+
+# --------------------------------------------------------------------------
+# issue 15: mount points are normalised, system directories and fstab-breaking characters refused
+
+def refused_path(host, module_runner, args):
+    setup(host, mountinfo=UNMOUNTED, units=False)
+    cmds = mounting_commands(host)
+    r = module_runner(debugfs, args, commands=cmds)
+    assert r.get('failed'), r
+    assert cmds.calls == [] and host.read('/etc/fstab') == FSTAB
+    assert host.read('/proc/self/mountinfo') == fixture_text(UNMOUNTED)
+    return r['msg']
+
+
+@pytest.mark.parametrize('args, words', [
+    ({'debugfs_path': '/etc'}, 'debugfs_path /etc is a system directory'),
+    ({'debugfs_path': '/var/'}, 'debugfs_path /var is a system directory'),
+    ({'debugfs_path': '/usr/share/x'}, 'debugfs_path /usr/share/x is beneath /usr'),
+    ({'tracefs_path': '/sys/kernel/../..'}, 'tracefs_path / is a system directory'),
+    ({'tracefs_path': '/sys/fs/bpf'}, 'tracefs_path /sys/fs/bpf is beneath /sys'),
+    ({'debugfs_path': '/boot/efi/dbg', 'tracefs': False}, 'is beneath /boot'),
+])
+def test_system_directory_refused(host, module_runner, args, words):
+    msg = refused_path(host, module_runner, args)
+    assert words in msg and 'mounting over it would hide' in msg
+    assert 'use the usual place /sys/kernel/' in msg
+
+
+def test_hash_in_path_refused(host, module_runner):
+    msg = refused_path(host, module_runner, {'debugfs_path': '/mnt/debug#1', 'tracefs': False})
+    assert msg.startswith("debugfs_path '/mnt/debug#1' contains '#', which /etc/fstab cannot hold")
+    assert 'choose a path without it' in msg
+
+
+def test_path_through_symlink_refused(host, module_runner):
+    host.mkdir('/srv/real')
+    os.symlink('/srv/real', host.path('/srv/dbg'))
+    msg = refused_path(host, module_runner, {'debugfs_path': '/srv/dbg/debugfs', 'tracefs': False})
+    assert msg.startswith('debugfs_path /srv/dbg/debugfs goes through the symlink /srv/dbg -> /srv/real')
+    assert 'give the path without symlinks' in msg
+
+
+def test_dotdot_path_is_normalised_and_idempotent(host, module_runner):
+    """'..' in the path: the mount is found in mountinfo, so nothing is re-planned."""
+    setup(host)
+    cmds = FakeCommands()
+    r = module_runner(debugfs, {'debugfs_path': '/sys/kernel/tracing/../debug/'}, commands=cmds)
+    assert r['changed'] is False and r['actions'] == [] and cmds.calls == []
+    assert r['debugfs_path'] == '/sys/kernel/debug'
+
+
+def test_space_in_path_is_escaped_in_fstab_and_idempotent(host, module_runner):
+    setup(host, mountinfo=UNMOUNTED, units=False)
+    host.mkdir('/mnt/debug fs')
+    cmds = FakeCommands({('/usr/bin/systemctl', 'daemon-reload'): (0, '', '')})
+    args = {'state': 'present', 'tracefs': False, 'debugfs_path': '/mnt/debug fs'}
+    r = module_runner(debugfs, args, commands=cmds)
+    assert r['changed'] is True
+    assert host.read('/etc/fstab') == FSTAB + 'debugfs /mnt/debug\\040fs debugfs defaults 0 0 # labkit.ebpf_rdma\n'
+    again = module_runner(debugfs, args, commands=cmds)
+    assert again['changed'] is False and again['persistence'] == {'debugfs': 'fstab'}
+    assert host.read('/etc/fstab').count('debug\\040fs') == 1

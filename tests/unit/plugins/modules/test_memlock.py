@@ -117,8 +117,13 @@ def test_check_mode_writes_nothing_and_predicts(host, module_runner):
     assert not host.exists(LIMITS) and not host.exists(MANAGER) and not host.exists(SSH_DROPIN)
     assert fake.commands.ran(*RELOAD) == []
     assert r['diff'][2]['after'].endswith('[Service]\nLimitMEMLOCK=67108864\n')
-    # before the change: the PAM session inherits PID 1's limit, services have systemd's 8M default
-    assert r['login_limit'] == {'user': 'nobody', 'soft': 257552384, 'hard': 257552384}
+    # issue 15: check mode opens no PAM session (runuser); it says what a real run would verify
+    assert fake.commands.ran('/usr/bin/runuser') == []
+    assert r['login_limit'] is None and r['login_limit_reason'].startswith('check mode: no PAM session is opened')
+    command = ['runuser', '-u', 'nobody', '--', 'cat', '/proc/self/limits']
+    assert r['login_limit_check'] == {'user': 'nobody', 'command': command,
+                                      'expected': {'soft': 67108864, 'hard': 67108864}}
+    # before the change: services have systemd's 8M default
     assert r['service_limit'] == {'soft': 8388608, 'hard': 8388608}
     assert r['restart_needed'] == RUNNING  # predicted: they run with the old default
     assert r['systemd_files'] == [MANAGER, SSH_DROPIN]
@@ -260,7 +265,19 @@ def test_not_root(host, module_runner, monkeypatch):
     assert not host.exists(LIMITS) and fake.commands.ran(*RELOAD) == []
     r = module_runner(memlock, {'value': '64M'}, commands=fake.commands, check_mode=True)
     assert r['changed'] is True
-    assert r['login_limit'] is None and 'needs root' in r['login_limit_reason']
+    assert r['login_limit'] is None and r['login_limit_reason'].startswith('check mode')
+    assert fake.commands.ran('/usr/bin/runuser') == []
+
+
+@pytest.mark.parametrize('args, expected', [
+    ({'value': 'unlimited', 'limit_type': 'soft'}, {'soft': 'unlimited', 'hard': None}),
+    ({'state': 'absent'}, {'soft': None, 'hard': None}),
+])
+def test_check_mode_reports_what_it_would_verify(host, module_runner, args, expected):
+    fake = FakeSystem(host)
+    r = module_runner(memlock, dict(args, domains=['alice']), commands=fake.commands, check_mode=True)
+    assert fake.commands.ran('/usr/bin/runuser') == []
+    assert r['login_limit_check']['user'] == 'alice' and r['login_limit_check']['expected'] == expected
 
 
 def test_old_kernel_accounts_by_rlimit(host, module_runner, monkeypatch):
