@@ -26,7 +26,7 @@ def project(tmp_path):
 
 def snapshot(root):
     out = {}
-    for dirpath, _dirs, files in os.walk(str(root)):
+    for dirpath, dummy, files in os.walk(str(root)):
         for f in files:
             p = os.path.join(dirpath, f)
             st = os.stat(p)
