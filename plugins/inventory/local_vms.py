@@ -78,6 +78,7 @@ plugin: labkit.ebpf_rdma.local_vms
 # state_dir: /srv/vms/labkit-ebpf_rdma/vms
 '''
 
+import errno
 import json
 import os
 
@@ -113,7 +114,7 @@ def qemu_runs(pidfile, proc='/proc'):
     try:
         os.kill(pid, 0)
     except OSError as e:
-        if e.errno != 1:  # EPERM: alive, another user's
+        if e.errno != errno.EPERM:  # EPERM: alive, another user's
             return False
     if not os.path.isdir(os.path.join(proc, 'self')):
         return True
