@@ -1,7 +1,9 @@
 # Controller side of project_test: turn the `go test -json` stream of each
 # suite into JUnit XML and print one summary table.
 #
-# usage: python3 gotest_report.py REPORT_DIR SUITE [SUITE ...]
+# usage: python3 gotest_report.py [--module PATH] REPORT_DIR SUITE [SUITE ...]
+# --module: the project's module path; the table names packages relative to it
+#        (else to the longest common prefix of the packages).
 # reads  REPORT_DIR/<suite>.json (the raw stream) and, when present,
 #        REPORT_DIR/<suite>.stderr and REPORT_DIR/<suite>.rc
 # writes REPORT_DIR/<suite>.junit.xml and REPORT_DIR/summary.json
@@ -14,10 +16,15 @@
 # first lines of a failure, build failures and panics outside any test.
 import json
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 
 FAIL_LINES = 12
+SKIP_NAMES = 6
+# `file_test.go:NN: ` that t.Skip puts before the reason: the same reason from
+# several lines is one reason.
+SOURCE_PREFIX = re.compile(r'^[\w.-]+\.go:\d+: ')
 UNFINISHED = "(gotest_report) the test never finished: go test timed out or crashed, or the stream was cut off"
 
 
@@ -137,14 +144,79 @@ def write_junit(name, cases, pkgs, path):
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
+def common_prefix(pkgs):
+    """The longest common '/'-bounded prefix of import paths that is the parent of each one ('' if none)."""
+    paths = [p.split('/') for p in pkgs if not p.startswith('(')]
+    if not paths:
+        return ''
+    prefix = []
+    for parts in zip(*paths):
+        if len(set(parts)) != 1:
+            break
+        prefix.append(parts[0])
+    # a prefix that is a whole package path would print that package as '.': keep one level more
+    if any(len(p) == len(prefix) for p in paths):
+        prefix = prefix[:-1]
+    return '/'.join(prefix)
+
+
+def short_name(pkg, base):
+    """``pkg`` relative to the module path or prefix ``base`` ('.' for the module itself)."""
+    if not base:
+        return pkg
+    if pkg == base:
+        return '.'
+    if pkg.startswith(base + '/'):
+        return pkg[len(base) + 1:]
+    return pkg
+
+
+def skip_reason(reason):
+    """The reason without its `file.go:NN: ` source position (several call sites, one reason)."""
+    return SOURCE_PREFIX.sub('', reason or '') or '(no reason given)'
+
+
+def skip_lines(skips, name):
+    """One line per single skip, one line per reason shared by several skips (with a count and names)."""
+    groups = {}
+    for sk in skips:
+        groups.setdefault(skip_reason(sk['reason']), []).append(sk)
+    out = []
+    for reason, group in groups.items():
+        if len(group) == 1:
+            sk = group[0]
+            out.append("  SKIP %s %s: %s" % (name(sk["package"]), sk["test"], sk["reason"] or "(no reason given)"))
+            continue
+        out.append("  SKIP %d tests: %s" % (len(group), reason))
+        by_pkg = {}
+        for sk in group:
+            by_pkg.setdefault(sk["package"], []).append(sk["test"])
+        for pkg, tests in by_pkg.items():
+            more = " and %d more" % (len(tests) - SKIP_NAMES) if len(tests) > SKIP_NAMES else ""
+            out.append("    %s: %s%s" % (name(pkg), ", ".join(tests[:SKIP_NAMES]), more))
+    return out
+
+
 def main(argv):
-    report_dir, suites = argv[1], argv[2:]
+    args = list(argv[1:])
+    module = None
+    if args[:1] == ["--module"]:
+        module, args = args[1], args[2:]
+    report_dir, suites = args[0], args[1:]
     summary = {"suites": {}, "failed": 0, "passed": 0, "skipped": 0}
     out = []
     slow = []
-    for name in suites:
-        cases, pkgs, rc = suite_report(name, report_dir)
-        write_junit(name, cases, pkgs, os.path.join(report_dir, name + ".junit.xml"))
+    reports = [(name,) + suite_report(name, report_dir) for name in suites]
+    base = module or common_prefix([pkg for r in reports for pkg in r[2]])
+    summary["module"] = base
+    if base:
+        out.append("packages relative to %s/" % base)
+
+    def name(pkg):
+        return short_name(pkg, base)
+
+    for name_, cases, pkgs, rc in reports:
+        write_junit(name_, cases, pkgs, os.path.join(report_dir, name_ + ".junit.xml"))
         s = {"rc": rc, "packages": {}, "failures": [], "skips": []}
         for pkg in sorted(pkgs):
             pc = [c for c in cases if c.pkg == pkg]
@@ -162,23 +234,24 @@ def main(argv):
             elif c.result == "skip":
                 s["skips"].append({"package": c.pkg, "test": c.name, "reason": " ".join(c.message())})
             if c.name != "(package)" and "/" not in c.name:
-                slow.append((c.elapsed, name, c.pkg, c.name))
-        summary["suites"][name] = s
+                slow.append((c.elapsed, name_, c.pkg, c.name))
+        summary["suites"][name_] = s
 
-        out.append("suite %s (go test exit status %s)" % (name, "?" if rc is None else rc))
-        out.append("  %-48s %6s %6s %7s %8s" % ("package", "passed", "failed", "skipped", "seconds"))
+        width = max([len("package")] + [len(name(pkg)) for pkg in s["packages"]])
+        out.append("suite %s (go test exit status %s)" % (name_, "?" if rc is None else rc))
+        out.append("  %-*s %6s %6s %7s %8s" % (width, "package", "passed", "failed", "skipped", "seconds"))
         for pkg, r in s["packages"].items():
             note = "  (no test files)" if r["result"] == "skip" and not (r["passed"] or r["failed"] or r["skipped"]) else ""
-            out.append("  %-48s %6d %6d %7d %8.2f%s" % (pkg, r["passed"], r["failed"], r["skipped"], r["elapsed"], note))
-        for sk in s["skips"]:
-            out.append("  SKIP %s %s: %s" % (sk["package"], sk["test"], sk["reason"] or "(no reason given)"))
+            out.append("  %-*s %6d %6d %7d %8.2f%s" % (
+                width, name(pkg), r["passed"], r["failed"], r["skipped"], r["elapsed"], note))
+        out.extend(skip_lines(s["skips"], name))
         for f in s["failures"]:
-            out.append("  FAIL %s %s" % (f["package"], f["test"]))
+            out.append("  FAIL %s %s" % (name(f["package"]), f["test"]))
             out.extend("    | " + line for line in f["output"])
     slow.sort(reverse=True)
     out.append("slowest tests:")
     for elapsed, suite, pkg, test in slow[:5]:
-        out.append("  %8.2fs  %-12s %s %s" % (elapsed, suite, pkg, test))
+        out.append("  %8.2fs  %-12s %s %s" % (elapsed, suite, name(pkg), test))
     out.append("total: %d passed, %d failed, %d skipped" % (summary["passed"], summary["failed"], summary["skipped"]))
     summary["table"] = out
     with open(os.path.join(report_dir, "summary.json"), "w", encoding="utf-8") as fh:

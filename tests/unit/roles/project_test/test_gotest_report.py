@@ -64,9 +64,11 @@ def test_pass_fail_skip_and_subtests(tmp_path, capsys):
     assert summary['suites']['mixed']['skips'] == [
         {'package': ZOO + 'mixed', 'test': 'TestSkip',
          'reason': 'mixed_test.go:16: no RDMA device: libibverbs lists none; load rdma_rxe'}]
-    assert 'SKIP %smixed TestSkip: mixed_test.go:16: no RDMA device' % ZOO in table
-    assert 'FAIL %smixed TestFail' % ZOO in table
-    assert '(no test files)' in table.split(ZOO + 'notests')[1].splitlines()[0]
+    # the table names packages relative to the module path, printed once above it
+    assert table.splitlines()[0] == 'packages relative to example.invalid/zoo/'
+    assert '  SKIP mixed TestSkip: mixed_test.go:16: no RDMA device' in table
+    assert '  FAIL mixed TestFail' in table
+    assert '(no test files)' in table.split('\n  notests ')[1].splitlines()[0]
     assert table.rstrip().endswith('total: 2 passed, 3 failed, 1 skipped')
 
     root = junit(tmp_path, 'mixed')
@@ -87,7 +89,7 @@ def test_build_failure_is_a_failing_package_case(tmp_path, capsys):
     assert [(f['package'], f['test']) for f in fails] == [(ZOO + 'buildfail', '(package)')]
     assert any('cannot use "not an int"' in line for line in fails[0]['output'])
     assert summary['failed'] == 1 and summary['passed'] == 0
-    assert 'FAIL %sbuildfail (package)' % ZOO in table
+    assert '  FAIL buildfail (package)' in table
 
 
 def test_panic_fails_the_test_and_keeps_the_panic(tmp_path, capsys):
@@ -190,6 +192,80 @@ def test_vm_fixture_project_failing_integration(tmp_path, capsys):
     assert [(f['package'], f['test']) for f in s['failures']] == [
         (PROJECT + 'integration', 'TestKprobeSeesUDQPTransitions')]
     assert s['failures'][0]['output'][0].startswith('qp_transitions_test.go:70: RDMA device nosuchdev')
-    assert 'FAIL %sintegration TestKprobeSeesUDQPTransitions' % PROJECT in table
+    assert '  FAIL integration TestKprobeSeesUDQPTransitions' in table
     failure = case(junit(tmp_path, 'integration-fail'), 'TestKprobeSeesUDQPTransitions').find('failure')
     assert 'not found (libibverbs sees 1 devices)' in failure.get('message')
+
+
+AGENT = 'example.invalid/some-org/rdma-telemetry-agent/'
+
+
+def table_rows(table):
+    """The package rows of the first suite's table (header included)."""
+    lines = table.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith('  package '))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith('  ') or line.startswith(('  SKIP', '  FAIL')):
+            break
+        rows.append(line)
+    return rows
+
+
+def test_long_package_paths_keep_the_table_columns(tmp_path, capsys):
+    """Issue 20: 60+ character import paths wrapped the rows; they are named relative to the module."""
+    summary, table = report(tmp_path, capsys, 'go1.26-controller', 'agent')
+    probe = AGENT + 'internal/hardware/verbs_device_probe'
+    assert len(probe) > 60
+    assert set(summary['suites']['agent']['packages']) == {AGENT + 'internal/agent/controller_client', probe}
+    assert table.splitlines()[0] == 'packages relative to %sinternal/' % AGENT
+    rows = table_rows(table)
+    assert [r.split()[0] for r in rows] == ['package', 'agent/controller_client', 'hardware/verbs_device_probe']
+    # every row has its numbers in the same columns as the header, and fits a terminal
+    assert len({len(r) for r in rows}) == 1 and all(len(r) < 80 for r in rows)
+    assert rows[2].split()[1:] == ['1', '0', '5', '0.00']
+    assert probe not in table
+
+
+def test_module_path_names_packages_relative_to_the_module(tmp_path, capsys):
+    for name in ('agent',):
+        for ext in ('.json', '.stderr', '.rc'):
+            shutil.copy(os.path.join(FIXTURES, 'go1.26-controller', name + ext), str(tmp_path / (name + ext)))
+    gr.main(['gotest_report.py', '--module', AGENT.rstrip('/'), str(tmp_path), 'agent'])
+    table = capsys.readouterr().out
+    assert [r.split()[0] for r in table_rows(table)][1:] == [
+        'internal/agent/controller_client', 'internal/hardware/verbs_device_probe']
+    assert json.loads((tmp_path / 'summary.json').read_text())['module'] == AGENT.rstrip('/')
+
+
+def test_skips_for_one_reason_are_shown_once_with_a_count(tmp_path, capsys):
+    """Four hardware tests skip with the same reason from four lines: one line, a count, their names."""
+    summary, table = report(tmp_path, capsys, 'go1.26-controller', 'agent')
+    assert table.count('no RDMA device: set LABKIT_RDMA_DEVICE') == 1
+    assert '  SKIP 4 tests: no RDMA device: set LABKIT_RDMA_DEVICE\n' in table
+    assert ('    hardware/verbs_device_probe: TestOpenDevice, TestQueryPort, TestCreateQP, TestModifyQP\n'
+            in table)
+    # a reason given once keeps its own line, with its source position
+    assert ('  SKIP hardware/verbs_device_probe TestAttachProbe: probe_test.go:25: needs root to load the kprobe '
+            '(LABKIT_ROOT is not 1)') in table
+    # summary.json and the JUnit keep every skip with its full reason
+    skips = summary['suites']['agent']['skips']
+    assert len(skips) == 5 and skips[0]['reason'] == 'probe_test.go:19: no RDMA device: set LABKIT_RDMA_DEVICE'
+    assert summary['skipped'] == 5 and summary['passed'] == 4
+
+
+def test_many_skips_for_one_reason_list_a_few_names(tmp_path, capsys):
+    skips = [{'package': AGENT + 'p', 'test': 'Test%d' % i, 'reason': 'x_test.go:%d: no device' % i}
+             for i in range(10)]
+    lines = gr.skip_lines(skips, lambda p: gr.short_name(p, AGENT.rstrip('/')))
+    assert lines == ['  SKIP 10 tests: no device',
+                     '    p: Test0, Test1, Test2, Test3, Test4, Test5 and 4 more']
+    capsys.readouterr()
+
+
+def test_common_prefix():
+    assert gr.common_prefix(['a/b/c', 'a/b/d/e']) == 'a/b'
+    assert gr.common_prefix(['a/b/c']) == 'a/b'            # a lone package keeps its own name
+    assert gr.common_prefix(['a/b', 'a/b/c']) == 'a'       # the module's root package is a package too
+    assert gr.common_prefix(['x/y', 'z/w', '(go test)']) == ''
+    assert gr.short_name('(go test)', 'a') == '(go test)'
