@@ -124,3 +124,70 @@ def test_the_default_gomodcache_is_under_the_root_owned_cache_dir():
     assert defaults['project_build_gomodcache'] == '{{ project_build_cache_dir }}/gomod'
     assert defaults['project_build_cache_dir'].startswith('/var/cache/')
     assert 'XDG_CACHE_HOME' in defaults['project_build_controller_dir']
+
+
+# ------------------------------------------------------------ foreign go, gofmt, bpf2go (ebpf_toolchain)
+
+def _toolchain(bin_dir, root, method, extra=None):
+    role_vars = {'ebpf_toolchain_go_bin_dir': str(bin_dir), 'ebpf_toolchain_go_root': str(root),
+                 'ebpf_toolchain_go_method_used': method}
+    role_vars.update(extra or {})
+    return [{'name': 'read %s' % bin_dir, 'ansible.builtin.include_role': {
+                'name': 'labkit.ebpf_rdma.ebpf_toolchain', 'tasks_from': 'links'}, 'vars': role_vars},
+            {'name': 'refuse foreign', 'ansible.builtin.include_role': {
+                'name': 'labkit.ebpf_rdma.ebpf_toolchain', 'tasks_from': 'foreign'}, 'vars': role_vars}]
+
+
+@pytest.fixture(scope='module')
+def toolchain_cases(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('toolchain')
+    root = tmp / 'labkit'
+    (root / 'bpf2go-v0.19.0').mkdir(parents=True)
+    (root / 'bpf2go-v0.19.0' / 'bpf2go').write_text('#!/bin/sh\n')
+    shared = tmp / 'shared-bin'
+    shared.mkdir()
+    (shared / 'go').write_text('#!/bin/sh\necho the host\'s own go\n')
+    os.symlink('/opt/colleague/go/bin/gofmt', str(shared / 'gofmt'))
+    os.symlink(str(root / 'bpf2go-v0.19.0' / 'bpf2go'), str(shared / 'bpf2go'))
+    ours = tmp / 'our-bin'
+    ours.mkdir()
+    os.symlink(str(root / 'go1.27.3' / 'bin' / 'go'), str(ours / 'go'))
+    before = sorted((p.name, os.readlink(str(p)) if p.is_symlink() else p.read_text()) for p in shared.iterdir())
+    cases = {
+        'foreign': _toolchain(shared, root, 'controller'),
+        'replace_allowed': _toolchain(shared, root, 'controller', {'ebpf_toolchain_replace_foreign': 'true'}),
+        'distro_go_not_linked': _toolchain(shared, root, 'distro', {'ebpf_toolchain_bpf2go': 'yes'}),
+        'only_ours': _toolchain(ours, root, 'controller'),
+    }
+    cases['fact'] = _toolchain(shared, root, 'distro') + [
+        {'name': 'report the fact', 'ansible.builtin.fail': {'msg': '{{ labkit_foreign_toolchain_links | to_json }}'}}]
+    results = run_cases(tmp, cases)
+    after = sorted((p.name, os.readlink(str(p)) if p.is_symlink() else p.read_text()) for p in shared.iterdir())
+    return shared, results, before, after
+
+
+def test_foreign_go_and_gofmt_are_refused_with_the_fix(toolchain_cases):
+    shared, results, before, after = toolchain_cases
+    msg = results['foreign']
+    assert msg is not None, 'a foreign go was going to be replaced'
+    assert '%s/go on localhost is a regular file' % shared in msg, msg
+    assert '%s/gofmt on localhost is a link to /opt/colleague/go/bin/gofmt' % shared in msg, msg
+    assert 'bpf2go' not in msg.split(': labkit did not install')[0], msg  # labkit's own link is fine
+    assert 'never replaces what it did not install' in msg
+    assert 'ebpf_toolchain_replace_foreign=true' in msg and 'ebpf_toolchain_go_bin_dir=""' in msg, msg
+    assert before == after  # nothing replaced
+
+
+def test_foreign_entries_pass_when_allowed_or_not_to_be_linked(toolchain_cases):
+    _shared, results, _b, _a = toolchain_cases
+    assert results['replace_allowed'] is None
+    assert results['distro_go_not_linked'] is None
+    assert results['only_ours'] is None
+
+
+def test_foreign_entries_are_published_for_the_preflight_report(toolchain_cases):
+    shared, results, _b, _a = toolchain_cases
+    import json
+    fact = sorted(json.loads(results['fact']), key=lambda f: f['path'])
+    assert fact == [{'path': '%s/go' % shared, 'kind': 'file', 'target': ''},
+                    {'path': '%s/gofmt' % shared, 'kind': 'link', 'target': '/opt/colleague/go/bin/gofmt'}]
