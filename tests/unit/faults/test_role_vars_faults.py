@@ -132,10 +132,11 @@ def _toolchain(bin_dir, root, method, extra=None):
     role_vars = {'ebpf_toolchain_go_bin_dir': str(bin_dir), 'ebpf_toolchain_go_root': str(root),
                  'ebpf_toolchain_go_method_used': method}
     role_vars.update(extra or {})
-    return [{'name': 'read %s' % bin_dir, 'ansible.builtin.include_role': {
-                'name': 'labkit.ebpf_rdma.ebpf_toolchain', 'tasks_from': 'links'}, 'vars': role_vars},
-            {'name': 'refuse foreign', 'ansible.builtin.include_role': {
-                'name': 'labkit.ebpf_rdma.ebpf_toolchain', 'tasks_from': 'foreign'}, 'vars': role_vars}]
+    role = 'labkit.ebpf_rdma.ebpf_toolchain'
+    return [{'name': 'read %s' % bin_dir, 'vars': role_vars,
+             'ansible.builtin.include_role': {'name': role, 'tasks_from': 'links'}},
+            {'name': 'refuse foreign', 'vars': role_vars,
+             'ansible.builtin.include_role': {'name': role, 'tasks_from': 'foreign'}}]
 
 
 @pytest.fixture(scope='module')
