@@ -17,6 +17,11 @@ import yaml
 from conftest import ROOT
 
 BIN = os.path.dirname(sys.executable)
+# the message of a failed task; of a loop, those of its failed items (the top one says only
+# "One or more items failed")
+FAILED_MSG = ("{{ (ansible_failed_result.results | default([]) | selectattr('failed', 'defined') | selectattr('failed')"
+              " | map(attribute='msg') | join('; ')) or ansible_failed_result.msg"
+              " | default(ansible_failed_result | string) }}")
 
 
 def ansible_playbook():
@@ -33,8 +38,8 @@ def run_cases(tmp_path, cases, extra_args=(), check=True):
             'block': body + [{'name': 'passed %s' % name, 'ansible.builtin.set_fact': {
                 '__case_results': "{{ __case_results | default({}) | combine({%r: None}) }}" % name}}],
             'rescue': [{'name': 'failed %s' % name, 'ansible.builtin.set_fact': {
-                '__case_results': "{{ __case_results | default({}) | combine({%r: ansible_failed_result.msg "
-                                  "| default(ansible_failed_result | string)}) }}" % name}}],
+                '__case_results': "{{ __case_results | default({}) | combine({%r: __msg}) }}" % name},
+                'vars': {'__msg': FAILED_MSG}}],
         })
     tasks.append({'name': 'write the results (the test harness, not a role)', 'check_mode': False,
                   'ansible.builtin.copy': {'content': '{{ __case_results | default({}) | to_json }}',

@@ -57,8 +57,7 @@ def test_bad_value_is_refused_naming_the_variable_and_the_valid_values(bad_value
 def _gomodcache(path, uid):
     return [{'name': 'check %s' % path, 'ansible.builtin.include_role': {
         'name': 'labkit.ebpf_rdma.project_build', 'tasks_from': 'private_dir'},
-        'vars': {'__project_build_private_var': 'project_build_gomodcache',
-                 '__project_build_private_dir': str(path),
+        'vars': {'__project_build_private_dirs': [{'var': 'project_build_gomodcache', 'path': str(path)}],
                  '__project_build_private_uid': str(uid),
                  '__project_build_private_mode': '0755'}}]
 
@@ -85,6 +84,10 @@ def gomodcache_cases(tmp_path_factory):
     before = {name: os.lstat(str(p)) for name, p in paths.items() if os.path.lexists(str(p))}
     cases = {name: _gomodcache(p, me) for name, p in paths.items()}
     cases['relative'] = _gomodcache('var/cache/gomod', me)
+    # the build cache next to it is checked the same way
+    cases['cache_dir'] = _gomodcache(paths['good'], me)
+    cases['cache_dir'][0]['vars']['__project_build_private_dirs'].insert(
+        0, {'var': 'project_build_cache_dir', 'path': str(paths['foreign'])})
     results = run_cases(tmp, cases)
     after = {name: os.lstat(str(p)) for name, p in paths.items() if os.path.lexists(str(p))}
     return paths, results, before, after
@@ -97,16 +100,17 @@ def gomodcache_cases(tmp_path_factory):
     ('symlink', ['is a symlink']),
     ('file', ['is not a directory']),
     ('relative', ['var/cache/gomod', 'is a relative path: set an absolute path']),
+    ('cache_dir', ['owned by', '(uid 65534)']),
 ])
 def test_untrusted_gomodcache_is_refused_with_the_fix(gomodcache_cases, case, says):
     paths, results, before, after = gomodcache_cases
     msg = results[case]
     assert msg is not None, '%s was accepted' % case
-    assert msg.startswith('project_build_gomodcache='), msg
+    assert msg.startswith('project_build_cache_dir=' if case == 'cache_dir' else 'project_build_gomodcache='), msg
     for text in says:
         assert text in msg, msg
     assert 'Fix: remove it' in msg or case == 'relative', msg
-    assert 'set project_build_gomodcache to a directory of your own' in msg or case == 'relative', msg
+    assert 'to a directory of your own' in msg or case == 'relative', msg
 
 
 def test_refused_and_missing_gomodcache_are_left_untouched_in_check_mode(gomodcache_cases):
