@@ -45,6 +45,13 @@ options:
         something has to be installed, so a run with nothing to do stays unchanged.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - Seconds C(apt-get) waits for the dpkg lock (C(-o DPkg::Lock::Timeout=N)) when another apt or dpkg
+        process (apt-daily, unattended-upgrades, a user's install) holds it, before it fails. V(0) fails at once.
+      - The roles pass C(labkit_apt_lock_timeout) (default 300). Ignored on the Red Hat family (dnf waits itself).
+    type: int
+    default: 300
 notes:
   - "The module handles the running kernel only. After a kernel upgrade, reboot first; the error message
     says so when C(/lib/modules) holds a newer kernel of the same flavour."
@@ -219,9 +226,11 @@ class Apt(object):
 
     family = 'debian'
 
-    def __init__(self, module):
+    def __init__(self, module, lock_timeout=300):
         self.module = module
         self.apt_get = module.get_bin_path('apt-get', required=True)
+        self.lock = ['-o', 'DPkg::Lock::Timeout=%d' % lock_timeout]
+        self.lock_timeout = lock_timeout
         self.apt_cache = module.get_bin_path('apt-cache', required=True)
         self._packages = None
         self.running = common.kernel_release()
@@ -249,14 +258,11 @@ class Apt(object):
         return sorted(set(distro.kernel_flavour(r) for r in self._search(prefix).values()))
 
     def update_action(self):
-        return Action('package', 'apt-get update', 'apt-get update', argv=[self.apt_get, 'update'])
+        return Action('package', 'apt-get update', 'apt-get update', argv=[self.apt_get] + self.lock + ['update'])
 
     def install_action(self, package, reinstall=False):
-        argv = [self.apt_get, 'install', '-y', '--no-install-recommends']
-        if reinstall:
-            argv.append('--reinstall')
-        argv.append(package)
-        return Action('package', package, ' '.join(['apt-get'] + argv[1:]), argv=argv)
+        args = ['install', '-y', '--no-install-recommends'] + (['--reinstall'] if reinstall else []) + [package]
+        return Action('package', package, ' '.join(['apt-get'] + args), argv=[self.apt_get] + self.lock + args)
 
     def remove_action(self, package):
         rc, out, err = self.module.run_command([self.apt_get, '-s', 'remove', package], environ_update=APT_ENV)
@@ -271,11 +277,13 @@ class Apt(object):
                     % (package, ', '.join(extra), ' '.join(extra)),
                 would_also_remove=extra)
         return Action('package', package, 'apt-get remove -y %s' % package,
-                      argv=[self.apt_get, 'remove', '-y', package])
+                      argv=[self.apt_get] + self.lock + ['remove', '-y', package])
 
     def run(self, action):
         common.run_checked(self.module, action.argv, what=action.description, environ_update=APT_ENV,
-                           hint='If another apt/dpkg process holds the lock, wait for it and run this again')
+                           hint='apt-get waited up to %d s for the dpkg lock (lock_timeout); if another apt/dpkg '
+                                'process still holds it, wait for it to finish (or raise lock_timeout, the roles\' '
+                                'labkit_apt_lock_timeout) and run this again' % self.lock_timeout)
 
 
 class Dnf(object):
@@ -403,11 +411,16 @@ def main():
         argument_spec=dict(
             state=dict(type='str', default='present', choices=['present', 'absent', 'checked']),
             update_cache=dict(type='bool', default=False),
+            lock_timeout=dict(type='int', default=300),
         ),
         supports_check_mode=True,
     )
     state = module.params['state']
     update_cache = module.params['update_cache']
+    if module.params['lock_timeout'] < 0:
+        module.fail_json(msg='lock_timeout=%d is negative: it is the number of seconds apt-get waits for the dpkg '
+                             'lock; set 0 (fail at once) or more (labkit_apt_lock_timeout in the roles, default 300)'
+                             % module.params['lock_timeout'])
 
     release = common.kernel_release()
     os_release = read_os_release()
@@ -420,7 +433,7 @@ def main():
     package = distro.headers_package(os_release, release)
     prefix = distro.headers_package_prefix(os_release)
     flavour = distro.kernel_flavour(release)
-    manager = Apt(module) if family == 'debian' else Dnf(module)
+    manager = Apt(module, module.params['lock_timeout']) if family == 'debian' else Dnf(module)
     manager_name = 'apt' if family == 'debian' else 'dnf'
 
     build = inspect_build_dir(release)

@@ -5,7 +5,8 @@
 # fixed mtime/owner), so an unchanged tree gives a byte-identical tar and the
 # copy to the host reports "ok".
 #
-# usage: python3 source_tree.py SRC_DIR OUT_TAR [EXCLUDE_GLOB ...]
+# usage: python3 source_tree.py [--check] SRC_DIR OUT_TAR [EXCLUDE_GLOB ...]
+# --check (Ansible's check mode): compare with OUT_TAR and report, write nothing.
 # OUT_TAR ending in .gz is gzip-compressed (reproducibly: no name, mtime 0).
 # prints JSON: {"changed": bool, "files": [...], "sha256": "..."}
 import fnmatch
@@ -42,8 +43,12 @@ def walk_files(src):
 
 
 def main(argv):
-    src, out = argv[1], argv[2]
-    excludes = argv[3:]
+    args = argv[1:]
+    check = bool(args) and args[0] == "--check"
+    if check:
+        args = args[1:]
+    src, out = args[0], args[1]
+    excludes = args[2:]
     files = git_files(src)
     if files is None:
         files = walk_files(src)
@@ -72,7 +77,7 @@ def main(argv):
     if os.path.exists(out):
         with open(out, "rb") as fh:
             old = hashlib.sha256(fh.read()).hexdigest()
-    if old != digest:
+    if old != digest and not check:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         tmp = out + ".tmp"
         with open(tmp, "wb") as fh:

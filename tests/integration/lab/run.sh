@@ -16,8 +16,9 @@
 #   3. lab.yml refuses kernel.unprivileged_bpf_disabled=1; without python3-apt its
 #      --check stops early; with it, --check --diff changes nothing (sha256 of
 #      /etc, rdma links, mounts);
-#   4. lab.yml for real: rxefrgn survives, rxe0 exists; a second real run
-#      changes nothing;
+#   4. lab.yml for real: rxefrgn survives, rxe0 exists, the memlock limit is
+#      for @rdma and root only (groups.yml follows inventories/lab); a second
+#      real run changes nothing;
 #   5. preflight reports the VM ready (exit 0).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -110,6 +111,10 @@ check "check mode announced the tasks the real run changed (check $check_changed
 check "rxefrgn survived on dummy9" 'vm rdma link show rxefrgn/1 | grep -q dummy9'
 check "rxe0 exists and is ACTIVE" 'vm rdma link show rxe0/1 | grep -q "state ACTIVE"'
 check "no persistence record for rxefrgn (not ours)" '! vm test -e /etc/labkit/rxe/rxefrgn.conf'
+# groups.yml follows inventories/lab: the memlock limit for @rdma and root, never for every login.
+vm cat /etc/security/limits.d/90-labkit-memlock.conf > "$OUT/limits-after.txt"
+check "memlock limits.d names @rdma and root" 'grep -q "^@rdma[[:space:]]" "$OUT/limits-after.txt" && grep -q "^root[[:space:]]" "$OUT/limits-after.txt"'
+check "memlock limits.d has no line for every user (*)" '! grep -q "^[*][[:space:]]" "$OUT/limits-after.txt"'
 # Every sysctl file the host reads, fetched and searched here (a pattern sent through ssh
 # would be split and globbed by the remote shell).
 vm 'for f in /etc/sysctl.conf /etc/sysctl.d/*.conf; do [ -f "$f" ] && { echo "## $f"; cat "$f"; }; done' > "$OUT/sysctl-after.txt"

@@ -15,6 +15,7 @@ from conftest import FakeCommands, fixture_text
 
 APT_CACHE = '/usr/bin/apt-cache'
 APT_GET = '/usr/bin/apt-get'
+LOCK = ('-o', 'DPkg::Lock::Timeout=300')
 SEARCH = (APT_CACHE, 'search', '--names-only', '^linux-headers-')
 
 POLICY_INSTALLED = fixture_text('kernel/apt-cache-policy-headers-installed.txt')
@@ -100,7 +101,7 @@ def test_present_installs_the_running_kernels_package(tmp_path, monkeypatch, mod
     host = Host(tmp_path, monkeypatch, release)
     commands = apt_commands(release, POLICY_CANDIDATE)
     env_seen = []
-    install = (APT_GET, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release)
+    install = (APT_GET, *LOCK, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release)
     commands.add(install, _install_answer(host, env_seen))
     result = module_runner(kernel_headers, {}, commands=commands)
     assert result['changed'] is True
@@ -129,12 +130,12 @@ def test_present_update_cache_runs_update_before_install(tmp_path, monkeypatch, 
     release = '6.1.0-50-cloud-amd64'
     host = Host(tmp_path, monkeypatch, release)
     commands = apt_commands(release, POLICY_CANDIDATE)
-    commands.add((APT_GET, 'update'), (0, 'Hit:1 http://mirror.example.invalid/debian bookworm InRelease\n', ''))
-    commands.add((APT_GET, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release),
+    commands.add((APT_GET, *LOCK, 'update'), (0, 'Hit:1 http://mirror.example.invalid/debian bookworm InRelease\n', ''))
+    commands.add((APT_GET, *LOCK, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release),
                  _install_answer(host, []))
     result = module_runner(kernel_headers, {'update_cache': True}, commands=commands)
     assert result['changed'] is True
-    apt_calls = [c[1] for c in mutating(commands)]
+    apt_calls = [c[3] for c in mutating(commands)]
     assert apt_calls == ['update', 'install']
 
 
@@ -151,14 +152,14 @@ def test_present_update_cache_makes_an_unknown_package_known(tmp_path, monkeypat
         state['updated'] = True
         return 0, '', ''
     commands.add((APT_CACHE, 'policy', 'linux-headers-' + release), policy)
-    commands.add((APT_GET, 'update'), update)
-    commands.add((APT_GET, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release),
+    commands.add((APT_GET, *LOCK, 'update'), update)
+    commands.add((APT_GET, *LOCK, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release),
                  _install_answer(host, []))
     result = module_runner(kernel_headers, {'update_cache': True}, commands=commands)
     assert result['changed'] is True
     assert result['actions'] == ['apt-get update',
                                  'apt-get install -y --no-install-recommends linux-headers-6.1.0-50-cloud-amd64']
-    assert [c[1] for c in mutating(commands)] == ['update', 'install']
+    assert [c[3] for c in mutating(commands)] == ['update', 'install']
 
 
 def test_present_update_cache_not_run_when_installed(tmp_path, monkeypatch, module_runner):
@@ -173,7 +174,7 @@ def test_present_update_cache_not_run_when_installed(tmp_path, monkeypatch, modu
 def test_present_reinstalls_when_build_dir_is_broken(tmp_path, monkeypatch, module_runner):
     host = Host(tmp_path, monkeypatch, '6.1.0-50-amd64')  # link dangles: /usr/src tree missing
     commands = apt_commands('6.1.0-50-amd64', POLICY_INSTALLED)
-    reinstall = (APT_GET, 'install', '-y', '--no-install-recommends', '--reinstall', 'linux-headers-6.1.0-50-amd64')
+    reinstall = (APT_GET, *LOCK, 'install', '-y', '--no-install-recommends', '--reinstall', 'linux-headers-6.1.0-50-amd64')
     commands.add(reinstall, _install_answer(host, []))
     result = module_runner(kernel_headers, {}, commands=commands)
     assert result['changed'] is True
@@ -185,7 +186,7 @@ def test_present_fails_when_install_leaves_no_build_dir(tmp_path, monkeypatch, m
     release = '6.1.0-50-cloud-amd64'
     Host(tmp_path, monkeypatch, release)
     commands = apt_commands(release, POLICY_CANDIDATE)
-    commands.add((APT_GET, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release), (0, '', ''))
+    commands.add((APT_GET, *LOCK, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release), (0, '', ''))
     result = module_runner(kernel_headers, {}, commands=commands)
     assert result['failed'] is True
     assert result['changed'] is True
@@ -197,7 +198,7 @@ def test_present_install_failure_names_the_command_and_a_hint(tmp_path, monkeypa
     release = '6.1.0-50-cloud-amd64'
     Host(tmp_path, monkeypatch, release)
     commands = apt_commands(release, POLICY_CANDIDATE)
-    commands.add((APT_GET, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release),
+    commands.add((APT_GET, *LOCK, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release),
                  (100, '', 'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234'))
     result = module_runner(kernel_headers, {}, commands=commands)
     assert result['failed'] is True
@@ -287,11 +288,11 @@ def test_unknown_flavour_lists_flavours_that_have_headers(tmp_path, monkeypatch,
 def test_unknown_package_after_update_does_not_suggest_update(tmp_path, monkeypatch, module_runner):
     Host(tmp_path, monkeypatch, '6.1.0-45-amd64')
     commands = apt_commands('6.1.0-45-amd64', POLICY_UNKNOWN)
-    commands.add((APT_GET, 'update'), (0, '', ''))
+    commands.add((APT_GET, *LOCK, 'update'), (0, '', ''))
     result = module_runner(kernel_headers, {'update_cache': True}, commands=commands)
     assert result['failed'] is True
     assert 'update_cache' not in result['msg']
-    assert [c[1] for c in mutating(commands)] == ['update']
+    assert [c[3] for c in mutating(commands)] == ['update']
 
 
 def test_unknown_package_check_mode_with_update_cache_says_lists_not_refreshed(tmp_path, monkeypatch, module_runner):
@@ -362,7 +363,7 @@ def test_absent_removes_exactly_the_package(tmp_path, monkeypatch, module_runner
         env_seen.append(kwargs.get('environ_update'))
         host.remove_headers()
         return 0, '', ''
-    commands.add((APT_GET, 'remove', '-y', 'linux-headers-6.1.0-50-amd64'), remove)
+    commands.add((APT_GET, *LOCK, 'remove', '-y', 'linux-headers-6.1.0-50-amd64'), remove)
     result = module_runner(kernel_headers, {'state': 'absent'}, commands=commands)
     assert result['changed'] is True
     assert result['actions'] == ['apt-get remove -y linux-headers-6.1.0-50-amd64']
@@ -553,3 +554,26 @@ def test_trixie_merged_usr_headers_installed_is_a_noop(tmp_path, monkeypatch, mo
     assert result['changed'] is False and result['actions'] == []
     assert result['installed'] is True and result['build_dir_ok'] is True
     assert mutating(commands) == []
+
+
+# ---------------------------------------------------------------- dpkg lock
+
+def test_apt_get_waits_for_the_dpkg_lock_with_the_bound_given(tmp_path, monkeypatch, module_runner):
+    release = '6.1.0-50-cloud-amd64'
+    host = Host(tmp_path, monkeypatch, release)
+    commands = apt_commands(release, POLICY_CANDIDATE)
+    install = (APT_GET, '-o', 'DPkg::Lock::Timeout=17', 'install', '-y', '--no-install-recommends', 'linux-headers-' + release)
+    commands.add(install, _install_answer(host, []))
+    result = module_runner(kernel_headers, {'lock_timeout': 17}, commands=commands)
+    assert result['changed'] is True, result
+    assert mutating(commands) == [install]
+
+
+def test_negative_lock_timeout_is_refused_before_anything_runs(tmp_path, monkeypatch, module_runner):
+    release = '6.1.0-50-cloud-amd64'
+    Host(tmp_path, monkeypatch, release)
+    commands = apt_commands(release, POLICY_CANDIDATE)
+    result = module_runner(kernel_headers, {'lock_timeout': -5}, commands=commands)
+    assert result['failed']
+    assert 'lock_timeout=-5 is negative' in result['msg'] and 'set 0 (fail at once) or more' in result['msg']
+    assert commands.calls == []

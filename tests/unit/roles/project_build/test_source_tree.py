@@ -94,3 +94,16 @@ def test_git_work_tree_ships_tracked_and_untracked_not_ignored(tmp_path, capsys)
     assert res['files'] == ['.gitignore', 'main.go', 'new.go']
     os.remove(src / 'new.go')  # tracked-or-untracked files that vanished are not listed
     assert run(capsys, src, tmp_path / 'out.tar')['files'] == ['.gitignore', 'main.go']
+
+
+def test_check_writes_no_tar_and_reports_the_change(project, tmp_path, capsys):
+    out = tmp_path / 'out' / 'src.tar'
+    first = run(capsys, '--check', project, out)
+    assert first['changed'] is True and 'go.mod' in first['files']
+    assert not out.exists() and not out.parent.exists()
+    run(capsys, project, out)
+    before = out.read_bytes()
+    write(str(project), 'go.mod', 'module changed\n')
+    again = run(capsys, '--check', project, out)
+    assert again['changed'] is True
+    assert out.read_bytes() == before
