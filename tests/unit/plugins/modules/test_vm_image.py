@@ -27,11 +27,13 @@ def host(tmp_path, monkeypatch):
     (root / 'etc/apt/sources.list.d/debian.sources').write_text(fixture_text('qemu/debian.sources'))
     (root / 'etc/os-release').write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n')
     (root / 'proc/self').mkdir(parents=True)
-    (root / 'proc/self/mounts').write_text('/dev/vda / ext4 rw 0 0\nproc /proc proc rw 0 0\n')
+    (root / 'proc/self/mountinfo').write_text(fixture_text('mounts/mountinfo-bookworm-boot.txt'))
     monkeypatch.setattr(common, 'HOST_ROOT', str(root))
     monkeypatch.setattr(vm_image.platform, 'system', lambda: 'Linux')
     monkeypatch.setattr(vm_image.platform, 'machine', lambda: 'x86_64')
-    monkeypatch.setattr(vm_image.os, 'geteuid', os.getuid)
+    monkeypatch.setattr(vm_image, 'effective_uid', os.getuid)
+    # a build 'as root' (effective_uid 0 below) works for the user who ran sudo, as with become
+    monkeypatch.setenv('SUDO_UID', str(os.getuid()))
     monkeypatch.delenv('http_proxy', raising=False)
     monkeypatch.delenv('HTTP_PROXY', raising=False)
     return root
@@ -48,16 +50,23 @@ def apt_config(proxy=True):
     return FakeCommands({('/usr/bin/apt-config', 'dump'): (0, fixture_text(name), '')})
 
 
-def make_entry(path, key, manifest=True):
+def entries(tmp_path):
+    """What is in the cache's images/ besides the entries' lock files (which stay, empty, between runs)."""
+    return sorted(n for n in os.listdir(str(tmp_path / 'cache' / 'images')) if not n.endswith('.lock'))
+
+
+def make_entry(path, key, manifest=True, sums=True):
+    """A cache entry as a build leaves it; ``sums=False``: as builds before checksums were kept left it."""
     os.makedirs(path)
-    sizes = {}
+    sizes, sha = {}, {}
     for i, name in enumerate(q.IMAGE_FILES):
         with open(os.path.join(path, name), 'wb') as f:
             f.write(b'x' * (i + 1))
         sizes[name] = i + 1
+        sha[name] = hashlib.sha256(b'x' * (i + 1)).hexdigest()
     if manifest:
         with open(os.path.join(path, 'manifest.json'), 'w') as f:
-            json.dump({'key': key, 'files': sizes}, f)
+            json.dump(dict({'key': key, 'files': sizes}, **({'sha256': sha} if sums else {})), f)
 
 
 def test_check_mode_plans_a_build_and_writes_nothing(module_runner, host, tmp_path):
@@ -156,14 +165,14 @@ def test_cloud_image_check_mode_plans_a_fetch_and_writes_nothing(module_runner, 
 
 
 def test_cloud_image_raw_is_verified_converted_and_cached_atomically(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 1000)  # no root needed
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 1000)  # no root needed
     cmds = FakeQemuImg().commands()
     res = module_runner(vm_image, cloud_args(tmp_path), commands=cmds)
     assert res['changed'] is True and res['cached'] is False and res['source'] == 'cloud_image'
     convert = cmds.ran('/usr/bin/qemu-img', 'convert')[0]
     assert convert[2:6] == ('-f', 'raw', '-O', 'qcow2') and convert[-1].endswith('/disk.qcow2')
     entry = res['path']
-    assert sorted(os.listdir(entry)) == ['disk.qcow2', 'manifest.json']
+    assert sorted(os.listdir(entry)) == ['disk.qcow2', 'manifest.json', 'verified.json']
     manifest = json.load(open(os.path.join(entry, 'manifest.json')))
     assert manifest['source'] == 'cloud_image' and manifest['format'] == 'raw' and manifest['key'] == res['key']
     assert manifest['recipe_version'] == q.CLOUD_RECIPE_VERSION and manifest['virtual_size'] == 3221225472
@@ -205,13 +214,13 @@ def test_cloud_image_checksum_mismatch_caches_nothing(module_runner, host, tmp_p
     res = module_runner(vm_image, cloud_args(tmp_path, checksum='sha256:' + '0' * 64), commands=FakeQemuImg().commands())
     assert res['failed'] and 'not the expected sha256:' + '0' * 64 in res['msg'] and 'nothing was cached' in res['msg']
     assert IMAGE_SHA256 in res['msg']
-    assert os.listdir(str(tmp_path / 'cache' / 'images')) == []
+    assert entries(tmp_path) == []
 
 
 def test_cloud_image_with_a_backing_file_is_refused(module_runner, host, tmp_path):
     res = module_runner(vm_image, cloud_args(tmp_path), commands=FakeQemuImg('qemu/qemu-img-info-backing.json').commands())
     assert res['failed'] and 'overlay on /images/base.qcow2' in res['msg']
-    assert os.listdir(str(tmp_path / 'cache' / 'images')) == []
+    assert entries(tmp_path) == []
 
 
 def test_interrupted_cloud_fetch_is_not_valid_and_is_cleaned(module_runner, host, tmp_path):
@@ -228,7 +237,7 @@ def test_interrupted_cloud_fetch_is_not_valid_and_is_cleaned(module_runner, host
     assert res['actions'][:2] == ['remove the interrupted build %s' % stale,
                                   'remove the invalid cache entry %s (no or bad manifest)' % first['path']]
     assert not os.path.exists(stale) and res['changed'] is True
-    assert sorted(os.listdir(first['path'])) == ['disk.qcow2', 'manifest.json']
+    assert sorted(os.listdir(first['path'])) == ['disk.qcow2', 'manifest.json', 'verified.json']
 
 
 @pytest.mark.parametrize('kw,says', [
@@ -262,25 +271,26 @@ def test_cloud_image_key_does_not_follow_the_mirror(module_runner, host, tmp_pat
 
 def test_bad_package_name_fails_before_anything(module_runner, host, tmp_path):
     res = module_runner(vm_image, args(tmp_path, bake_packages=['clang,llvm']))
-    assert res['failed'] and 'one package per list item' in res['msg']
+    assert res['failed'] and "'clang,llvm' is not a Debian package name" in res['msg']
+    assert 'one package name per list item' in res['msg']
     assert not (tmp_path / 'cache').exists()
 
 
 def test_build_needs_root(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 1000)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 1000)
     res = module_runner(vm_image, args(tmp_path))
     assert res['failed'] and 'needs root' in res['msg'] and 'become' in res['msg']
 
 
 def test_foreign_arch_needs_binfmt(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     res = module_runner(vm_image, args(tmp_path, arch='arm64'))
     assert res['failed'] and 'update-binfmts --enable qemu-aarch64' in res['msg']
 
 
 def test_amd64_guest_on_arm64_host_needs_binfmt(module_runner, host, tmp_path, monkeypatch):
     """The other direction (an Apple Silicon Linux VM or an arm64 server building an amd64 guest)."""
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     monkeypatch.setattr(vm_image.platform, 'machine', lambda: 'aarch64')
     res = module_runner(vm_image, args(tmp_path, arch='amd64'))
     assert res['failed'] and 'building an amd64 image on an arm64 host' in res['msg']
@@ -344,7 +354,7 @@ class FakeBuild(object):
 
 
 def test_build_writes_an_atomic_valid_entry(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     fake = FakeBuild()
     cmds = fake.commands()
     res = module_runner(vm_image, args(tmp_path, bake_packages=['clang', 'bpftool'],
@@ -358,7 +368,7 @@ def test_build_writes_an_atomic_valid_entry(module_runner, host, tmp_path, monke
     assert ('/usr/bin/chroot', deb[-2], 'systemctl', 'mask', 'apt-daily.timer', 'apt-daily-upgrade.timer') in cmds.calls
     # the entry: manifest last, only the image files, valid for its key
     entry = res['path']
-    assert sorted(os.listdir(entry)) == ['disk.qcow2', 'initrd.img', 'manifest.json', 'vmlinuz']
+    assert sorted(os.listdir(entry)) == ['disk.qcow2', 'initrd.img', 'manifest.json', 'verified.json', 'vmlinuz']
     manifest = json.load(open(os.path.join(entry, 'manifest.json')))
     assert manifest['key'] == res['key'] and manifest['recipe_version'] == q.RECIPE_VERSION
     assert open(os.path.join(entry, 'vmlinuz')).read() == 'kernel'  # newest kernel, not 6.1.0-9
@@ -387,7 +397,7 @@ def test_build_writes_an_atomic_valid_entry(module_runner, host, tmp_path, monke
 
 def test_foreign_second_stage_reads_a_slim_index(module_runner, host, tmp_path, monkeypatch):
     """arm64 on x86_64: the emulated second stage sees only the fetched packages' stanzas; the image gets all."""
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     (tmp_path / 'host/proc/sys/fs/binfmt_misc').mkdir(parents=True)
     (tmp_path / 'host/proc/sys/fs/binfmt_misc/qemu-aarch64').write_text('enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n')
     full = fixture_text('qemu/trixie-arm64-Packages-excerpt')
@@ -429,11 +439,11 @@ def test_foreign_second_stage_reads_a_slim_index(module_runner, host, tmp_path, 
 
 
 def test_failed_build_leaves_no_entry_and_no_temp_dir(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     res = module_runner(vm_image, args(tmp_path, bake_packages=['nosuchpkg']), commands=FakeBuild(True).commands())
     assert res['failed'] and 'debootstrap of bookworm/amd64' in res['msg'] and 'nosuchpkg' in res['msg']
     assert 'local_vm_bake_packages' in res['msg']
-    assert os.listdir(str(tmp_path / 'cache' / 'images')) == []
+    assert entries(tmp_path) == []
 
 
 def test_stale_build_dir_of_a_dead_build_is_planned_for_removal(module_runner, host, tmp_path):
@@ -445,11 +455,13 @@ def test_stale_build_dir_of_a_dead_build_is_planned_for_removal(module_runner, h
     assert res['actions'][0] == 'remove the interrupted build %s' % stale
 
 
-def test_mounts_under_is_deepest_first():
-    text = ('proc /b/.build-x/rootfs/proc proc rw 0 0\nsys /b/.build-x/rootfs/proc/sys/fs/binfmt_misc x rw 0 0\n'
-            '/dev/vda / ext4 rw 0 0\nproc /b/.build-xy/rootfs/proc proc rw 0 0\n')
-    assert vm_image.mounts_under('/b/.build-x', text) == ['/b/.build-x/rootfs/proc/sys/fs/binfmt_misc',
-                                                          '/b/.build-x/rootfs/proc']
+def test_mounts_below_is_deepest_first(fake_host):
+    fake_host.write('/proc/self/mountinfo', fixture_text('mounts/mountinfo-bookworm-boot.txt') + (
+        '90 22 0:5 / /b/.build-x/rootfs/proc rw - proc proc rw\n'
+        '91 90 0:6 / /b/.build-x/rootfs/proc/sys/fs/binfmt_misc rw - binfmt_misc x rw\n'
+        '92 22 0:5 / /b/.build-xy/rootfs/proc rw - proc proc rw\n'))
+    assert vm_image.mounts_below('/b/.build-x') == ['/b/.build-x/rootfs/proc/sys/fs/binfmt_misc',
+                                                    '/b/.build-x/rootfs/proc']
 
 
 def make_tree(path):
@@ -462,7 +474,7 @@ def make_tree(path):
 
 
 def test_bake_trees_are_copied_and_keyed_by_content(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     tree = make_tree(tmp_path / 'go1.27.3.linux-amd64')
     bake = [{'src': str(tree), 'dest': '/usr/local/lib/labkit/go/go1.27.3'}]
     plain = module_runner(vm_image, args(tmp_path), check_mode=True)
