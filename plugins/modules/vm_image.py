@@ -22,11 +22,29 @@ description:
     and initrd are kept next to the disk for C(-kernel)/C(-initrd) boots.
   - Images are cached under O(cache_dir)C(/images/<release>-<arch>-<key>/) where the key hashes every
     input that shapes the image (release, arch, baked packages, mirrors, apt settings, image size and
-    the recipe version). An entry is only valid once its C(manifest.json) is written; builds happen in
-    a temporary directory next to it that is renamed into place, so an interrupted build never leaves
-    an entry that looks valid.
+    the recipe version). An entry is only valid once its C(manifest.json) is written; the entry appears
+    by one rename when it is complete, so an interrupted build (SIGINT, a kill) never leaves an entry
+    that looks valid, and its leftover directory is removed by the next run.
+  - The manifest records the sha256 of every file of the entry. A file is hashed again only when its
+    signature (device, inode, size, mtime, ctime) differs from the one recorded in the entry's
+    C(verified.json) when it was last verified: a new build records it, so a warm start hashes nothing,
+    while any write to a file (same-size corruption included) changes its ctime and makes the next run
+    hash it; a mismatch makes the entry invalid and it is rebuilt. Hashing the disk (about 600 MB) takes
+    well under a second to a few seconds. An entry made before checksums were kept is hashed once and
+    its checksums recorded (its key, and so the image, stay the same); check mode reports it as not cached.
+  - A symlinked entry, or a symlink among its files, is refused. The cache directory and its C(images)
+    directory must belong to the user the module works for (the one who ran C(become), from C(SUDO_UID))
+    and be writable by no one else, and their parents must belong to root or to that user (or be sticky
+    like C(/tmp)); otherwise the module fails naming the directory, its owner and mode, and the fix.
+  - One run at a time per entry: a run holds an C(fcntl.flock) lock on C(images/<entry>.lock) (the holder
+    writes its pid into it) while it checks, builds or records the entry; another run waits up to
+    O(lock_timeout) seconds with a warning naming the holder, then fails naming it.
   - Building needs root (debootstrap, chroot, reading the whole rootfs for mkfs) and a Linux host.
-    The cached entry is handed to the owner of O(cache_dir).
+    Root never builds inside a directory the user owns (the user could swap it during the build): the
+    image is built in a private directory under O(build_dir), and the finished files are chowned to the
+    cache's user through their own file descriptors and moved (or copied) into the cache with
+    descriptor-relative calls that follow no symlink. A user building in their own cache (a cloud image)
+    works in a C(.build-*) directory of the cache.
   - O(source=cloud_image) takes a cloud image instead (O(cloud_image), a path or an http(s)/file URL,
     verified against O(cloud_image_checksum)); it is fetched into a temporary file next to the cache
     entry, its checksum verified, converted to qcow2 when it is not one already (the format is read with
@@ -70,6 +88,8 @@ options:
     description:
       - Extra packages added to C(debootstrap --include) (installed natively at build time, not under
         emulation in the VM). An empty list gives the base image.
+      - Each is a Debian package name (policy 5.6.7, C([a-z0-9][a-z0-9+.-]+)); anything else is refused
+        before anything is done, in check mode too.
     type: list
     elements: str
     default: []
@@ -93,7 +113,7 @@ options:
         required: true
   mirror:
     description:
-      - Debian mirror URI used to build and written into the guest's apt sources.
+      - Debian mirror URI (http or https) used to build and written into the guest's apt sources.
       - V(auto) reads the controller's own apt sources (deb822 C(URIs:) in
         C(/etc/apt/sources.list.d/*.sources), then C(/etc/apt/sources.list)) when the controller runs Debian.
       - With O(source=cloud_image) the mirror goes into the VM's seed (RV(guest_apt_sources)), not into
@@ -128,15 +148,34 @@ options:
     elements: str
     default: []
   image_size:
-    description: Size of the image's ext4 filesystem (C(truncate -s) syntax). VMs may grow it in their overlay.
+    description:
+      - Size of the image's ext4 filesystem (C(truncate -s) syntax, a positive number with an optional unit
+        K, M, G, T, P or E, e.g. V(8G)). VMs may grow it in their overlay.
     type: str
     default: 8G
   cache_dir:
     description:
       - Cache root. Empty means C($XDG_CACHE_HOME/labkit-ebpf_rdma) or C(~/.cache/labkit-ebpf_rdma)
         of the user running the module.
+      - An absolute path without commas (the image paths go to QEMU's C(-drive) option); see the
+        description for the owner and mode it must have.
     type: path
     default: ''
+  build_dir:
+    description:
+      - Where root builds an image for another user's cache (the module runs with C(become)); the build
+        runs in a private directory (mode 0700, made with mkdtemp) below it. It must belong to root and be
+        writable by no one else unless it is sticky, like the default C(/var/tmp); each of its parents too.
+        It needs room for the root filesystem and the disk (a few GB while an image builds).
+      - Not used when the module runs as the cache's own user.
+    type: path
+    default: /var/tmp
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds the lock of the same cache entry (it builds it or
+        checks it) before failing with a message naming that run's pid; V(0) fails at once.
+    type: int
+    default: 1800
   cloud_image:
     description:
       - With O(source=cloud_image) (required then) the image, given as a path, a C(file://) URL or an C(http(s)://)
@@ -230,7 +269,9 @@ key:
   type: str
   sample: 0123456789abcdef
 cached:
-  description: True when a valid entry was already in the cache.
+  description:
+    - True when a valid, verified entry was already in the cache (in check mode, an entry made before
+      checksums were kept is reported false: the real run records its checksums without rebuilding it).
   returned: always
   type: bool
 arch:
