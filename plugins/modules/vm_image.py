@@ -27,7 +27,7 @@ description:
     that looks valid, and its leftover directory is removed by the next run.
   - The manifest records the sha256 of every file of the entry. A file is hashed again only when its
     signature (device, inode, size, mtime, ctime) differs from the one recorded in the entry's
-    C(verified.json) when it was last verified: a new build records it, so a warm start hashes nothing,
+    C(verified.json) when it was last verified (a new build records it), so a warm start hashes nothing,
     while any write to a file (same-size corruption included) changes its ctime and makes the next run
     hash it; a mismatch makes the entry invalid and it is rebuilt. Hashing the disk (about 600 MB) takes
     well under a second to a few seconds. An entry made before checksums were kept is hashed once and
@@ -36,11 +36,11 @@ description:
     directory must belong to the user the module works for (the one who ran C(become), from C(SUDO_UID))
     and be writable by no one else, and their parents must belong to root or to that user (or be sticky
     like C(/tmp)); otherwise the module fails naming the directory, its owner and mode, and the fix.
-  - One run at a time per entry: a run holds an C(fcntl.flock) lock on C(images/<entry>.lock) (the holder
+  - One run at a time per entry. A run holds an C(fcntl.flock) lock on C(images/<entry>.lock) (the holder
     writes its pid into it) while it checks, builds or records the entry; another run waits up to
     O(lock_timeout) seconds with a warning naming the holder, then fails naming it.
   - Building needs root (debootstrap, chroot, reading the whole rootfs for mkfs) and a Linux host.
-    Root never builds inside a directory the user owns (the user could swap it during the build): the
+    Root never builds inside a directory the user owns (the user could swap it during the build); the
     image is built in a private directory under O(build_dir), and the finished files are chowned to the
     cache's user through their own file descriptors and moved (or copied) into the cache with
     descriptor-relative calls that follow no symlink. A user building in their own cache (a cloud image)
@@ -271,7 +271,7 @@ key:
 cached:
   description:
     - True when a valid, verified entry was already in the cache (in check mode, an entry made before
-      checksums were kept is reported false: the real run records its checksums without rebuilding it).
+      checksums were kept is reported false; the real run records its checksums without rebuilding it).
   returned: always
   type: bool
 arch:
