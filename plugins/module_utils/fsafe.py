@@ -37,9 +37,10 @@ import stat
 import time
 
 try:
+    import grp
     import pwd
 except ImportError:  # pragma: no cover - not on Windows controllers anyway
-    pwd = None
+    grp = pwd = None
 
 O_NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0)
 O_DIRECTORY = getattr(os, 'O_DIRECTORY', 0)
@@ -101,8 +102,23 @@ def _components(path):
     return [c for c in path.split('/') if c]
 
 
+def private_group(gid, uid):
+    """True when ``gid`` is ``uid``'s own user private group (same name, no other member): the umask 002 scheme."""
+    if pwd is None or grp is None:
+        return False
+    try:
+        user = pwd.getpwuid(uid)
+        group = grp.getgrgid(gid)
+    except KeyError:
+        return False
+    return user.pw_gid == gid and group.gr_name == user.pw_name and set(group.gr_mem) <= set([user.pw_name])
+
+
 def _writable_by_others(st):
-    return bool(st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+    """Writable by everyone, or by a group that is not its owner's private group."""
+    if st.st_mode & stat.S_IWOTH:
+        return True
+    return bool(st.st_mode & stat.S_IWGRP) and not private_group(st.st_gid, st.st_uid)
 
 
 def check_owned_dir(st, path, uid, fix):
@@ -383,9 +399,9 @@ def lock(name, dir_fd=None, timeout=0, purpose='', shared=False, owner=None, on_
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            kind = 'file' if stat.S_ISREG(st.st_mode) else 'special file'
             raise FsafeError('the lock file %s is not a plain file of its own (it is a %s with %d links); remove '
-                             'it (rm %s) and run again' % (name, 'file' if stat.S_ISREG(st.st_mode) else 'special file',
-                                                          st.st_nlink, name))
+                             'it (rm %s) and run again' % (name, kind, st.st_nlink, name))
         if create and owner is not None and st.st_uid != owner[0] and os.geteuid() == 0:
             os.fchown(fd, owner[0], owner[1])
         mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX)

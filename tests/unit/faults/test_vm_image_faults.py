@@ -128,7 +128,8 @@ def test_bad_input_fails_early_and_writes_nothing(module_runner, host, tmp_path,
 
 
 @pytest.mark.parametrize('check_mode', [True, False], ids=['check', 'run'])
-def test_group_writable_cache(module_runner, host, tmp_path, check_mode):
+def test_group_writable_cache(module_runner, host, tmp_path, check_mode, monkeypatch):
+    monkeypatch.setattr(vm_image.fsafe, 'private_group', lambda gid, uid: False)  # a group shared with others
     cache = tmp_path / 'cache'
     os.chmod(str(cache), 0o775)
     msg = run_fault(module_runner, tmp_path, {}, check_mode)

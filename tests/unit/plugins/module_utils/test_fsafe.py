@@ -109,3 +109,19 @@ def test_lock_without_create_writes_nothing(tmp_path):
     with fsafe.lock(str(tmp_path / 'none.lock'), create=False, shared=True) as held:
         assert held is None
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_group_write_is_fine_for_a_user_private_group(monkeypatch):
+    """umask 002 with user private groups (Ubuntu): group alice holds only alice, so g+w gives no one else access."""
+    import collections
+    Pw = collections.namedtuple('Pw', 'pw_name pw_gid')
+    Gr = collections.namedtuple('Gr', 'gr_name gr_mem')
+    monkeypatch.setattr(fsafe.pwd, 'getpwuid', lambda uid: Pw('alice', 1000))
+    groups = {1000: Gr('alice', []), 50: Gr('staff', ['alice', 'bob'])}
+    monkeypatch.setattr(fsafe.grp, 'getgrgid', lambda gid: groups[gid])
+    St = collections.namedtuple('St', 'st_mode st_uid st_gid')
+    fsafe.check_owned_dir(St(stat.S_IFDIR | 0o775, 1000, 1000), '/c', 1000, '')
+    with pytest.raises(fsafe.FsafeError):
+        fsafe.check_owned_dir(St(stat.S_IFDIR | 0o775, 1000, 50), '/c', 1000, '')
+    with pytest.raises(fsafe.FsafeError):
+        fsafe.check_owned_dir(St(stat.S_IFDIR | 0o757, 1000, 1000), '/c', 1000, '')

@@ -601,7 +601,8 @@ def test_build_dir_others_can_write_is_refused_before_anything(module_runner, ho
     assert cmds.calls == []
 
 
-def test_group_writable_cache_is_refused_in_check_mode_too(module_runner, host, tmp_path):
+def test_group_writable_cache_is_refused_in_check_mode_too(module_runner, host, tmp_path, monkeypatch):
+    monkeypatch.setattr(vm_image.fsafe, 'private_group', lambda gid, uid: False)  # a group shared with others
     cache = tmp_path / 'cache'
     (cache / 'images').mkdir(parents=True)
     os.chmod(str(cache), 0o775)
