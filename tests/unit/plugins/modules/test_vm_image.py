@@ -701,7 +701,7 @@ def test_a_build_records_checksums_and_its_stamp(module_runner, host, tmp_path, 
     with open(res['disk'], 'rb') as f:
         assert manifest['sha256']['disk.qcow2'] == hashlib.sha256(f.read()).hexdigest()
     hashed = []
-    monkeypatch.setattr(vm_image, 'sha256_fd', lambda fd: hashed.append(fd))
+    monkeypatch.setattr(vm_image, 'sha256_fd', hashed.append)
     assert module_runner(vm_image, args(tmp_path), check_mode=True)['cached'] is True and hashed == []
 
 
