@@ -414,6 +414,22 @@ def tree_digest(path):
     return digest.hexdigest()
 
 
+def foreign_tree_entry(src, uid):
+    """The first path of the tree ``src`` (its top resolved) not owned by ``uid``, with its owner; None when all are.
+
+    Root copies a bake tree into an image that the user then owns and boots:
+    a tree holding (or a link resolving to) files of someone else would let
+    the user read them through the image.
+    """
+    top = os.path.realpath(src)
+    for dirpath, dirnames, filenames in os.walk(top):
+        for path in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
+            owner = os.lstat(path).st_uid
+            if owner != uid:
+                return path, owner
+    return None
+
+
 def guest_apt_texts(inputs):
     """``(debian.sources, 90labkit)`` contents of the guest for resolved ``inputs``; '' where there is none.
 
@@ -1274,6 +1290,13 @@ def main():
         cache.open(create=False)
         if cache.uid != cache.euid:
             os.close(builder.open_build_dir())  # refused early, in check mode too
+            for tree in p['bake_trees']:
+                foreign = foreign_tree_entry(tree['src'], cache.uid)
+                if foreign:
+                    module.fail_json(msg='bake_trees src %s holds %s, owned by %s, not by %s: root copies the tree '
+                                         'into an image that %s then owns and can read; give a tree of your own '
+                                         '(chown -R or copy it)' % (tree['src'], foreign[0], fsafe.user_name(foreign[1]),
+                                                                    fsafe.user_name(cache.uid), fsafe.user_name(cache.uid)))
         if cache.fd is None and not module.check_mode:
             request['preflight']()
             cache.open(create=True)

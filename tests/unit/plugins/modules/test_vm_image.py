@@ -798,3 +798,19 @@ def test_a_killed_builds_leftovers_are_never_trusted_and_are_cleaned(module_runn
         'build the bookworm amd64 image (0 baked packages) into %s' % first['path']]
     res = module_runner(vm_image, root_args(tmp_path), commands=FakeBuild().commands())
     assert res['changed'] is True and entries(tmp_path) == [entry] and os.listdir(str(tmp_path / 'build')) == []
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason='a file of another uid in the tree needs root to make')
+def test_root_refuses_a_bake_tree_holding_files_of_someone_else(module_runner, host, tmp_path, root_for_user):
+    tree = make_tree(tmp_path / 'go')
+    for path in (tree, tree / 'bin', tree / 'bin/go', tree / 'VERSION'):
+        os.lchown(str(path), root_for_user, -1)
+    os.lchown(str(tree / 'go-link'), root_for_user, -1)
+    secret = tree / 'bin' / 'root-secret'
+    secret.write_text('secret')  # root's own file, in the user's tree
+    cmds = FakeCommands()
+    res = module_runner(vm_image, root_args(tmp_path, bake_trees=[{'src': str(tree), 'dest': '/opt/go'}]),
+                        commands=cmds, check_mode=True)
+    assert res['failed'] and res['msg'].startswith('bake_trees src %s holds %s, owned by root (uid 0), not by uid %d'
+                                                   % (tree, secret, root_for_user))
+    assert cmds.calls == []
