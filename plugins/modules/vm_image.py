@@ -790,8 +790,12 @@ class ImageBuilder(object):
 
     def open_build_dir(self):
         """The directory where root builds for another user: root's own, no one else may swap what is in it."""
-        fd = fsafe.open_dir(self.p['build_dir'], set([0, os.geteuid()]), BUILD_FIX, check_last=True)
-        return fd
+        try:
+            return fsafe.open_dir(self.p['build_dir'], set([0, os.geteuid()]), BUILD_FIX, check_last=True)
+        except OSError as e:
+            self.fail('build_dir %s cannot be opened (%s); root builds images for another user there: create it '
+                      '(owned by root, not writable by others unless sticky, like /var/tmp) %s'
+                      % (self.p['build_dir'], e.strerror, BUILD_FIX))
 
     def build_leftovers(self, cache, entry):
         """Interrupted root builds of this entry in build_dir (root's own directories only)."""

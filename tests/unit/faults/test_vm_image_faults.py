@@ -36,11 +36,13 @@ def host(tmp_path, monkeypatch):
     monkeypatch.setattr(vm_image.platform, 'system', lambda: 'Linux')
     monkeypatch.setattr(vm_image.platform, 'machine', lambda: 'x86_64')
     monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
-    monkeypatch.setenv('SUDO_UID', str(os.getuid()))
+    user = 4242 if os.getuid() == 0 else os.getuid()  # as root: another user's cache, as with become
+    monkeypatch.setenv('SUDO_UID', str(user))
     cache = tmp_path / 'cache'
     (cache / 'images').mkdir(parents=True)
-    os.chmod(str(cache), 0o755)
-    os.chmod(str(cache / 'images'), 0o755)
+    for d in (cache, cache / 'images'):
+        os.chmod(str(d), 0o755)
+        os.chown(str(d), user, -1)
     (tmp_path / 'build').mkdir(mode=0o755)
     return root
 
@@ -109,6 +111,10 @@ BAD_INPUTS = [
      'bake_trees src /nonexistent/go is not a directory on the controller; prepare it first (the local_vm role '
      'unpacks the Go toolchain there)'),
     ({'bake_trees': [{'src': '/', 'dest': 'opt/go'}]}, 'bake_trees dest \'opt/go\' must be an absolute path without ".."'),
+    ({'build_dir': '/nonexistent/build'},
+     'build_dir /nonexistent/build cannot be opened (No such file or directory); root builds images for another '
+     'user there: create it (owned by root, not writable by others unless sticky, like /var/tmp) or choose another '
+     'build_dir'),
     ({'download_timeout': 0}, 'download_timeout 0 is not a positive number of seconds; give e.g. 60'),
     ({'lock_timeout': -1}, 'lock_timeout -1 is negative; give the seconds to wait for another run (0: do not wait)'),
     ({'release': 'sid'}, 'value of release must be one of: bookworm, trixie, got: sid'),
