@@ -336,6 +336,82 @@ def manifest_valid(manifest_text, expected_key, present_files, required=IMAGE_FI
     return True
 
 
+def manifest_checksums(manifest_text, required=IMAGE_FILES):
+    """``{name: sha256 hex}`` recorded in a manifest for every ``required`` file; None when it has none.
+
+    Entries built before checksums were recorded have no ``sha256`` map (they
+    are hashed once and the map added, see vm_image).
+    """
+    try:
+        sums = json.loads(manifest_text or '').get('sha256')
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(sums, dict) or any(not isinstance(sums.get(n), str) for n in required):
+        return None
+    return dict((n, sums[n]) for n in required)
+
+
+def file_signature(st):
+    """What must stay the same for a verified file to need no new hash: device, inode, size, mtime and ctime.
+
+    ctime cannot be set back by a user (``touch -d`` changes it), so a write
+    through the filesystem always changes the signature.
+    """
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def stamp_text(signatures, sums):
+    """The ``verified.json`` of an entry: the file signatures seen when these sha256 sums were checked."""
+    return json.dumps({'files': signatures, 'sha256': sums}, indent=2, sort_keys=True) + '\n'
+
+
+def stamp_fresh(stamp, signatures, sums):
+    """True when ``stamp`` (verified.json text) vouches for ``sums`` with the very same ``signatures``."""
+    try:
+        data = json.loads(stamp or '')
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get('sha256') == sums and data.get('files') == signatures
+
+
+# ---------------------------------------------------------------- image option checks
+
+# Debian policy 5.6.7: lower case letters, digits, + - . ; at least two characters, starting alphanumeric.
+PACKAGE_NAME_RE = re.compile(r'^[a-z0-9][a-z0-9+.-]+$')
+SIZE_RE = re.compile(r'^([0-9]+)([KMGTPE](?:iB|B)?)?$')
+SIZE_UNITS = {'K': 10, 'M': 20, 'G': 30, 'T': 40, 'P': 50, 'E': 60}
+
+
+def size_bytes(text):
+    """``'8G'`` -> bytes (``truncate -s`` syntax: K M G T P E, optionally KiB/KB); ValueError saying what is wrong."""
+    m = SIZE_RE.match(text or '')
+    if not m:
+        raise ValueError('%r is not a size; give a positive number with an optional unit K, M, G or T, e.g. 8G' % text)
+    unit = m.group(2) or ''
+    power = 1 if not unit else (1000 ** (SIZE_UNITS[unit[0]] // 10) if unit.endswith('B') and not unit.endswith('iB')
+                                else 1 << SIZE_UNITS[unit[0]])
+    size = int(m.group(1)) * power
+    if size <= 0:
+        raise ValueError('%r is not a positive size; give e.g. 8G' % text)
+    return size
+
+
+def bad_package_name(name):
+    """None for a valid Debian package name, else the reason (Debian policy: ``[a-z0-9][a-z0-9+.-]+``)."""
+    if isinstance(name, str) and PACKAGE_NAME_RE.match(name):
+        return None
+    return ('%r is not a Debian package name (lower case letters, digits, "+", "-" and "."; at least two '
+            'characters, starting with a letter or digit)' % (name,))
+
+
+def bad_url(value, schemes=('http', 'https')):
+    """None for a URL with one of ``schemes``, a host and no spaces/quotes; else the reason."""
+    m = re.match(r'^([A-Za-z][A-Za-z0-9+.-]*)://([^/\s"]+)[^\s"]*$', value or '')
+    if not m or m.group(1).lower() not in schemes:
+        return '%r is not an %s URL' % (value, '/'.join(schemes))
+    return None
+
+
 # ---------------------------------------------------------------- accelerator
 
 def probe_verdict(serial_text, rc, stderr, timed_out):

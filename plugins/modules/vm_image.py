@@ -22,11 +22,29 @@ description:
     and initrd are kept next to the disk for C(-kernel)/C(-initrd) boots.
   - Images are cached under O(cache_dir)C(/images/<release>-<arch>-<key>/) where the key hashes every
     input that shapes the image (release, arch, baked packages, mirrors, apt settings, image size and
-    the recipe version). An entry is only valid once its C(manifest.json) is written; builds happen in
-    a temporary directory next to it that is renamed into place, so an interrupted build never leaves
-    an entry that looks valid.
+    the recipe version). An entry is only valid once its C(manifest.json) is written; the entry appears
+    by one rename when it is complete, so an interrupted build (SIGINT, a kill) never leaves an entry
+    that looks valid, and its leftover directory is removed by the next run.
+  - The manifest records the sha256 of every file of the entry. A file is hashed again only when its
+    signature (device, inode, size, mtime, ctime) differs from the one recorded in the entry's
+    C(verified.json) when it was last verified (a new build records it), so a warm start hashes nothing,
+    while any write to a file (same-size corruption included) changes its ctime and makes the next run
+    hash it; a mismatch makes the entry invalid and it is rebuilt. Hashing the disk (about 600 MB) takes
+    well under a second to a few seconds. An entry made before checksums were kept is hashed once and
+    its checksums recorded (its key, and so the image, stay the same); check mode reports it as not cached.
+  - A symlinked entry, or a symlink among its files, is refused. The cache directory and its C(images)
+    directory must belong to the user the module works for (the one who ran C(become), from C(SUDO_UID))
+    and be writable by no one else, and their parents must belong to root or to that user (or be sticky
+    like C(/tmp)); otherwise the module fails naming the directory, its owner and mode, and the fix.
+  - One run at a time per entry. A run holds an C(fcntl.flock) lock on C(images/<entry>.lock) (the holder
+    writes its pid into it) while it checks, builds or records the entry; another run waits up to
+    O(lock_timeout) seconds with a warning naming the holder, then fails naming it.
   - Building needs root (debootstrap, chroot, reading the whole rootfs for mkfs) and a Linux host.
-    The cached entry is handed to the owner of O(cache_dir).
+    Root never builds inside a directory the user owns (the user could swap it during the build); the
+    image is built in a private directory under O(build_dir), and the finished files are chowned to the
+    cache's user through their own file descriptors and moved (or copied) into the cache with
+    descriptor-relative calls that follow no symlink. A user building in their own cache (a cloud image)
+    works in a C(.build-*) directory of the cache.
   - O(source=cloud_image) takes a cloud image instead (O(cloud_image), a path or an http(s)/file URL,
     verified against O(cloud_image_checksum)); it is fetched into a temporary file next to the cache
     entry, its checksum verified, converted to qcow2 when it is not one already (the format is read with
@@ -70,6 +88,8 @@ options:
     description:
       - Extra packages added to C(debootstrap --include) (installed natively at build time, not under
         emulation in the VM). An empty list gives the base image.
+      - Each is a Debian package name (policy 5.6.7, C([a-z0-9][a-z0-9+.-]+)); anything else is refused
+        before anything is done, in check mode too.
     type: list
     elements: str
     default: []
@@ -93,7 +113,7 @@ options:
         required: true
   mirror:
     description:
-      - Debian mirror URI used to build and written into the guest's apt sources.
+      - Debian mirror URI (http or https) used to build and written into the guest's apt sources.
       - V(auto) reads the controller's own apt sources (deb822 C(URIs:) in
         C(/etc/apt/sources.list.d/*.sources), then C(/etc/apt/sources.list)) when the controller runs Debian.
       - With O(source=cloud_image) the mirror goes into the VM's seed (RV(guest_apt_sources)), not into
@@ -128,15 +148,34 @@ options:
     elements: str
     default: []
   image_size:
-    description: Size of the image's ext4 filesystem (C(truncate -s) syntax). VMs may grow it in their overlay.
+    description:
+      - Size of the image's ext4 filesystem (C(truncate -s) syntax, a positive number with an optional unit
+        K, M, G, T, P or E, e.g. V(8G)). VMs may grow it in their overlay.
     type: str
     default: 8G
   cache_dir:
     description:
       - Cache root. Empty means C($XDG_CACHE_HOME/labkit-ebpf_rdma) or C(~/.cache/labkit-ebpf_rdma)
         of the user running the module.
+      - An absolute path without commas (the image paths go to QEMU's C(-drive) option); see the
+        description for the owner and mode it must have.
     type: path
     default: ''
+  build_dir:
+    description:
+      - Where root builds an image for another user's cache (the module runs with C(become)); the build
+        runs in a private directory (mode 0700, made with mkdtemp) below it. It must belong to root and be
+        writable by no one else unless it is sticky, like the default C(/var/tmp); each of its parents too.
+        It needs room for the root filesystem and the disk (a few GB while an image builds).
+      - Not used when the module runs as the cache's own user.
+    type: path
+    default: /var/tmp
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds the lock of the same cache entry (it builds it or
+        checks it) before failing with a message naming that run's pid; V(0) fails at once.
+    type: int
+    default: 1800
   cloud_image:
     description:
       - With O(source=cloud_image) (required then) the image, given as a path, a C(file://) URL or an C(http(s)://)
@@ -230,7 +269,9 @@ key:
   type: str
   sample: 0123456789abcdef
 cached:
-  description: True when a valid entry was already in the cache.
+  description:
+    - True when a valid, verified entry was already in the cache (in check mode, an entry made before
+      checksums were kept is reported false; the real run records its checksums without rebuilding it).
   returned: always
   type: bool
 arch:
@@ -256,12 +297,17 @@ actions:
   elements: str
 '''
 
+import binascii
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import platform
+import pwd
 import shutil
 import stat
+import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -269,6 +315,8 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     Action, read_text, host_path, run_checked, result_for)
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fsafe
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import mounts
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
 
 
@@ -330,8 +378,8 @@ HostKey /etc/ssh/ssh_host_ed25519_key
 '''
 
 
-def rootfs_files(release, mirror, security_mirror, apt_conf_text):
-    """Files written into the rootfs: path -> (content, mode)."""
+def rootfs_files(sources_text, apt_conf_text):
+    """Files written into the rootfs: path -> (content, mode); the apt files come from :func:`guest_apt_texts`."""
     files = {
         '/etc/hostname': ('labkit\n', 0o644),
         '/etc/hosts': ('127.0.0.1 localhost\n127.0.1.1 labkit\n::1 localhost ip6-localhost ip6-loopback\n', 0o644),
@@ -339,7 +387,7 @@ def rootfs_files(release, mirror, security_mirror, apt_conf_text):
         '/etc/systemd/network/20-wired.network': ('[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n', 0o644),
         # minbase has no systemd-resolved: the QEMU user-net DNS
         '/etc/resolv.conf': ('nameserver 10.0.2.3\n', 0o644),
-        '/etc/apt/sources.list.d/debian.sources': (q.guest_sources(release, mirror, security_mirror), 0o644),
+        '/etc/apt/sources.list.d/debian.sources': (sources_text, 0o644),
         '/usr/local/sbin/labkit-fwcfg': (FWCFG_SCRIPT, 0o755),
         '/etc/systemd/system/labkit-fwcfg.service': (FWCFG_UNIT, 0o644),
         '/etc/ssh/sshd_config.d/50-labkit.conf': (SSHD_DROPIN, 0o644),
@@ -370,8 +418,29 @@ def tree_digest(path):
     return digest.hexdigest()
 
 
+def foreign_tree_entry(src, uid):
+    """The first path of the tree ``src`` (its top resolved) not owned by ``uid``, with its owner; None when all are.
+
+    Root copies a bake tree into an image that the user then owns and boots:
+    a tree holding (or a link resolving to) files of someone else would let
+    the user read them through the image.
+    """
+    top = os.path.realpath(src)
+    for dirpath, dirnames, filenames in os.walk(top):
+        for path in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
+            owner = os.lstat(path).st_uid
+            if owner != uid:
+                return path, owner
+    return None
+
+
 def guest_apt_texts(inputs):
-    """``(debian.sources, 90labkit)`` contents of the guest for resolved ``inputs``; '' where there is none."""
+    """``(debian.sources, 90labkit)`` contents of the guest for resolved ``inputs``; '' where there is none.
+
+    The one place that renders the guest's apt files: the debootstrap rootfs
+    (:func:`rootfs_files`), the seed of a cloud image and the module's return
+    values all take them from here.
+    """
     sources = ''
     if inputs['mirror']:
         sources = q.guest_sources(inputs['release'], inputs['mirror'], inputs['security_mirror'])
@@ -379,18 +448,256 @@ def guest_apt_texts(inputs):
     return sources, conf
 
 
-def mounts_under(path, mountinfo_text):
-    """Mount points at or below ``path`` (deepest first), from /proc/self/mounts text."""
-    found = []
-    prefix = path.rstrip('/') + '/'
-    for line in (mountinfo_text or '').splitlines():
-        parts = line.split()
-        if len(parts) < 2:
+def effective_uid():
+    """The module's effective uid (a function of its own so that unit tests can play root)."""
+    return os.geteuid()
+
+
+def mounts_below(path):
+    """Mount points at or below ``path``, deepest first (/proc/self/mountinfo, parsed by module_utils.mounts)."""
+    table = mounts.parse_mountinfo(read_text('/proc/self/mountinfo', ''))
+    found = mounts.mounts_beneath(table, path)
+    if mounts.mount_at(table, path):
+        found.append(mounts.normalize_path(path))
+    return found
+
+
+def sha256_fd(fd):
+    """sha256 hex of an open file, read from its start (os.pread: the fd's offset is left alone)."""
+    digest = hashlib.sha256()
+    offset = 0
+    while True:
+        block = os.pread(fd, 1 << 20, offset)
+        if not block:
+            return digest.hexdigest()
+        digest.update(block)
+        offset += len(block)
+
+
+CACHE_FIX = 'or choose another cache_dir (local_vm_cache_dir)'
+BUILD_FIX = 'or choose another build_dir'
+URL_OPTIONS = (('mirror', 'local_vm_mirror'), ('security_mirror', 'local_vm_security_mirror'),
+               ('apt_proxy', 'local_vm_apt_proxy'))
+
+
+def option_error(p):
+    """The first bad option as a message (what, why, fix), checked before anything is read or written; else None."""
+    try:
+        q.size_bytes(p['image_size'])
+    except ValueError as e:
+        return 'image_size (local_vm_image_size): %s' % e
+    for pkg in p['bake_packages']:
+        why = q.bad_package_name(pkg)
+        if why:
+            return ('bake_packages (local_vm_bake_packages): %s; give one package name per list item, spelled as '
+                    'apt-cache policy <name> knows it' % why)
+    for key, var in URL_OPTIONS:
+        value = p[key]
+        if value == 'auto' or (value == '' and (key != 'mirror' or p['source'] == 'cloud_image')):
             continue
-        mp = parts[1].replace('\\040', ' ')
-        if mp == path or mp.startswith(prefix):
-            found.append(mp)
-    return sorted(found, key=len, reverse=True)
+        why = q.bad_url(value) if value else 'it is empty but a debootstrap image needs a Debian mirror'
+        if why:
+            return ('%s (%s): %s; give an http:// or https:// URL such as http://deb.example.invalid/debian%s, or auto'
+                    % (key, var, why, '' if key == 'mirror' else ' (an empty string for none)'))
+    for key, var in (('cache_dir', 'local_vm_cache_dir'), ('build_dir', 'build_dir')):
+        value = p[key]
+        if not value:
+            continue
+        if not os.path.isabs(value):
+            return '%s (%s) %r is not an absolute path; give an absolute directory' % (key, var, value)
+        bad = [c for c in ',\n\r\t' if c in value]
+        if bad:
+            return ('%s (%s) %r holds %r, which QEMU\'s -drive option syntax cannot carry (the image paths go to '
+                    'qemu_vm); choose a directory without commas or control characters' % (key, var, value, bad[0]))
+    for tree in p['bake_trees']:
+        if not tree['dest'].startswith('/') or '..' in tree['dest'].split('/'):
+            return 'bake_trees dest %r must be an absolute path without ".."' % tree['dest']
+        if not os.path.isdir(tree['src']):
+            return ('bake_trees src %s is not a directory on the controller; prepare it first (the local_vm role '
+                    'unpacks the Go toolchain there)' % tree['src'])
+    if p['download_timeout'] <= 0:
+        return 'download_timeout %d is not a positive number of seconds; give e.g. 60' % p['download_timeout']
+    if p['lock_timeout'] < 0:
+        return 'lock_timeout %d is negative; give the seconds to wait for another run (0: do not wait)' % p['lock_timeout']
+    return None
+
+
+class Cache(object):
+    """One user's image cache: checked and opened without following links, then used through its fd only.
+
+    A module run as root for the user who ran ``become`` never follows a name
+    in the user's directory: entries are opened with ``O_NOFOLLOW`` relative
+    to the fd of ``images/``, files are created with ``O_EXCL`` and chowned
+    through their own fd (module_utils.fsafe).
+    """
+
+    def __init__(self, module, cache_dir, euid):
+        self.module = module
+        self.euid = euid
+        self.uid = fsafe.intended_uid(os.environ, euid)
+        try:
+            self.gid = pwd.getpwuid(self.uid).pw_gid
+        except KeyError:
+            self.gid = os.getegid()
+        self.owner = (self.uid, self.gid)
+        self.root = os.path.abspath(cache_dir)
+        self.path = os.path.join(self.root, 'images')
+        self.fd = None
+
+    def open(self, create):
+        """Refuse a cache another user could change; open ``images/`` (made, for its user, when ``create``)."""
+        trusted = set([0, self.uid])
+        if not os.path.lexists(self.root):
+            prefix, missing = fsafe.existing_prefix(self.root)
+            fd = fsafe.open_dir(prefix, trusted, CACHE_FIX, check_last=True)
+            try:
+                if create:
+                    self.fd = fsafe.mkdirs_at(fd, missing + ['images'], 0o755, self.owner)
+            finally:
+                os.close(fd)
+            return
+        fd = fsafe.open_dir(self.root, trusted, CACHE_FIX)
+        try:
+            fsafe.check_owned_dir(os.fstat(fd), self.root, self.uid, CACHE_FIX)
+            try:
+                sub = os.open('images', os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW, dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise fsafe.FsafeError('%s is a symbolic link or a file; labkit does not follow links in its '
+                                           'cache: remove it (rm %s) %s' % (self.path, self.path, CACHE_FIX))
+                if e.errno != errno.ENOENT:
+                    raise
+                if not create:
+                    return
+                sub = fsafe.mkdirs_at(fd, ['images'], 0o755, self.owner)
+            self.fd = sub
+            fsafe.check_owned_dir(os.fstat(sub), self.path, self.uid, CACHE_FIX)
+        finally:
+            os.close(fd)
+
+    def lock(self, entry):
+        """The entry's lock: exclusive for a real run (made when missing), shared in check mode (never made)."""
+        if self.fd is None:
+            return contextlib.nullcontext()
+        check = self.module.check_mode
+        return fsafe.lock('%s.lock' % entry, dir_fd=self.fd, timeout=self.module.params['lock_timeout'],
+                          purpose='building or checking the image cache entry %s' % entry, shared=check,
+                          create=not check, owner=self.owner, on_wait=self.module.warn)
+
+    def read_at(self, fd, name, where):
+        try:
+            rfd = fsafe.open_regular_at(fd, name, os.path.join(where, name))
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return None
+            raise
+        try:
+            return os.read(rfd, 1 << 20).decode('utf-8', 'replace')
+        finally:
+            os.close(rfd)
+
+    def open_files(self, efd, final, names):
+        """``{name: fd}`` of the entry's files that exist (a symlinked file is refused)."""
+        fds = {}
+        try:
+            for name in names:
+                try:
+                    fds[name] = fsafe.open_regular_at(efd, name, os.path.join(final, name))
+                except OSError as e:
+                    if e.errno != errno.ENOENT:
+                        raise
+        except fsafe.FsafeError as e:
+            for fd in fds.values():
+                os.close(fd)
+            raise fsafe.FsafeError('%s; the cache entry %s is not used (remove it: rm -r %s)' % (e, final, final))
+        return fds
+
+    def inspect(self, entry, key, source):
+        """``(state, reason, stamp)``: state is missing, valid, verified (hashed now), legacy or invalid.
+
+        Schedule (justified in the module's docs): an entry is hashed in full
+        only when one of its files' signature (device, inode, size, mtime, ctime)
+        differs from its ``verified.json`` stamp; a new build writes the stamp,
+        so a normal warm start hashes nothing, and any write through the
+        filesystem (same-size corruption included) is caught. Hashing the
+        ~600 MB disk is about 0.4 s on a warm page cache (sha256, SHA-NI).
+        """
+        final = os.path.join(self.path, entry)
+        if self.fd is None:
+            return 'missing', '', None
+        try:
+            st = os.lstat(entry, dir_fd=self.fd)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return 'missing', '', None
+            raise
+        if stat.S_ISLNK(st.st_mode):
+            raise fsafe.FsafeError('the cache entry %s is a symbolic link (to %s); labkit does not follow links in '
+                                   'its cache: remove the link (rm %s) and run again, the image is then built anew'
+                                   % (final, os.readlink(entry, dir_fd=self.fd), final))
+        if not stat.S_ISDIR(st.st_mode):
+            return 'invalid', 'not a directory', None
+        names = q.image_files(source)
+        efd = os.open(entry, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW, dir_fd=self.fd)
+        try:
+            manifest = self.read_at(efd, 'manifest.json', final)
+            fds = self.open_files(efd, final, names)
+            try:
+                stats = dict((n, os.fstat(fd)) for n, fd in fds.items())
+                if not q.manifest_valid(manifest, key, dict((n, s.st_size) for n, s in stats.items()), names):
+                    return 'invalid', 'no or bad manifest', None
+                sums = q.manifest_checksums(manifest, names)
+                if sums is None:
+                    return 'legacy', '', None
+                signatures = dict((n, q.file_signature(s)) for n, s in stats.items())
+                if q.stamp_fresh(self.read_at(efd, 'verified.json', final), signatures, sums):
+                    return 'valid', '', None
+                for name in names:
+                    actual = sha256_fd(fds[name])
+                    if actual != sums[name]:
+                        return 'invalid', '%s has sha256 %s, its manifest says %s' % (name, actual, sums[name]), None
+                return 'verified', '', q.stamp_text(signatures, sums)
+            finally:
+                for fd in fds.values():
+                    os.close(fd)
+        finally:
+            os.close(efd)
+
+    def write_at_entry(self, entry, files):
+        efd = os.open(entry, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW, dir_fd=self.fd)
+        try:
+            for name, text in files:
+                fsafe.write_file_at(efd, name, text.encode('utf-8'), 0o644, self.owner)
+        finally:
+            os.close(efd)
+
+    def record_checksums(self, entry, source):
+        """An entry made before checksums were kept (sizes match): hash its files once and record them."""
+        final = os.path.join(self.path, entry)
+        names = q.image_files(source)
+        efd = os.open(entry, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW, dir_fd=self.fd)
+        try:
+            manifest = json.loads(self.read_at(efd, 'manifest.json', final))
+            fds = self.open_files(efd, final, names)
+            try:
+                sums = dict((n, sha256_fd(fd)) for n, fd in fds.items())
+                signatures = dict((n, q.file_signature(os.fstat(fd))) for n, fd in fds.items())
+            finally:
+                for fd in fds.values():
+                    os.close(fd)
+        finally:
+            os.close(efd)
+        manifest['sha256'] = sums
+        manifest['sha256_recorded'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+        self.write_at_entry(entry, [('manifest.json', json.dumps(manifest, indent=2, sort_keys=True) + '\n'),
+                                    ('verified.json', q.stamp_text(signatures, sums))])
+
+    def leftovers(self, entry):
+        """Names of interrupted builds of ``entry`` in ``images/`` (under the entry's lock, none is running)."""
+        if self.fd is None:
+            return []
+        prefix = '.build-%s-' % entry
+        return sorted(n for n in os.listdir(self.fd) if n.startswith(prefix))
 
 
 class ImageBuilder(object):
@@ -480,56 +787,153 @@ class ImageBuilder(object):
         # what shapes the image; build_* only say how to reach the same bytes
         return dict((k, v) for k, v in inputs.items() if not k.startswith('build_'))
 
-    # ------------------------------------------------------------ cache
-    @staticmethod
-    def entry_files(path, names=q.IMAGE_FILES):
-        sizes = {}
-        for name in names:
-            try:
-                sizes[name] = os.path.getsize(os.path.join(path, name))
-            except OSError:
-                pass
-        return sizes
+    # ------------------------------------------------------------ where builds happen
+    def build_prefix(self, cache, entry):
+        tag = hashlib.sha256(os.path.realpath(cache.path).encode('utf-8', 'surrogateescape')).hexdigest()[:8]
+        return 'labkit-vm_image-%s-%s-' % (tag, entry)
 
-    def entry_valid(self, path, key, source='debootstrap'):
-        # cache files are the user's, not host configuration: no host_path mapping
+    def open_build_dir(self):
+        """The directory where root builds for another user: root's own, no one else may swap what is in it."""
         try:
-            with open(os.path.join(path, 'manifest.json')) as f:
-                manifest = f.read()
-        except (IOError, OSError):
-            manifest = None
-        names = q.image_files(source)
-        return q.manifest_valid(manifest, key, self.entry_files(path, names), names)
+            return fsafe.open_dir(self.p['build_dir'], set([0, os.geteuid()]), BUILD_FIX, check_last=True)
+        except OSError as e:
+            self.fail('build_dir %s cannot be opened (%s); root builds images for another user there: create it '
+                      '(owned by root, not writable by others unless sticky, like /var/tmp) %s'
+                      % (self.p['build_dir'], e.strerror, BUILD_FIX))
 
-    def safe_rmtree(self, path):
-        """Remove a build directory, unmounting anything debootstrap left mounted inside first."""
-        if not os.path.exists(path):
-            return
-        mounts = mounts_under(os.path.realpath(path), read_text('/proc/self/mounts', ''))
+    def build_leftovers(self, cache, entry):
+        """Interrupted root builds of this entry in build_dir (root's own directories only)."""
+        if cache.uid == cache.euid:
+            return []
+        real = os.path.realpath(self.p['build_dir'])
+        prefix = self.build_prefix(cache, entry)
+        found = []
+        for name in sorted(os.listdir(real)) if os.path.isdir(real) else []:
+            st = os.lstat(os.path.join(real, name))
+            if name.startswith(prefix) and stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
+                found.append(os.path.join(real, name))
+        return found
+
+    def remove_tree(self, parent_fd, parent, name):
+        """Remove a build directory: unmount what debootstrap left mounted in it, then an fd-relative rmtree."""
+        path = os.path.join(parent, name)
         umount = self.module.get_bin_path('umount')
-        for mp in mounts:
+        for mp in mounts_below(os.path.realpath(path)):
             if umount:
                 self.module.run_command([umount, '-l', mp])
-        left = mounts_under(os.path.realpath(path), read_text('/proc/self/mounts', ''))
+        left = mounts_below(os.path.realpath(path))
         if left:
             self.fail('%s still has mounts (%s) after an interrupted build; unmount them and remove the '
                       'directory by hand (it is not removed automatically to protect the host)'
                       % (path, ', '.join(left)))
-        shutil.rmtree(path)
+        try:
+            fsafe.rmtree_at(parent_fd, name)
+        except (IOError, OSError) as e:
+            if e.errno in (errno.EACCES, errno.EPERM):
+                self.fail('removing %s needs root (it holds a root-owned rootfs of an earlier build); run with '
+                          'become: true, or remove it by hand: sudo rm -r %s' % (path, path))
+            raise
 
-    def stale_builds(self, images_dir, entry):
-        stale = []
-        if not os.path.isdir(images_dir):
-            return stale
-        prefix = '.build-%s-' % entry
-        for name in os.listdir(images_dir):
-            if not name.startswith(prefix):
-                continue
-            pid = q.parse_pidfile(name[len(prefix):])
-            if pid and os.path.exists('/proc/%d' % pid):
-                continue
-            stale.append(os.path.join(images_dir, name))
-        return stale
+    def remove_path(self, path):
+        fd = os.open(os.path.dirname(path), os.O_RDONLY | fsafe.O_DIRECTORY)
+        try:
+            self.remove_tree(fd, os.path.dirname(path), os.path.basename(path))
+        finally:
+            os.close(fd)
+
+    def workspace(self, cache, entry):
+        """``(work path, staging name)``: where the entry is made.
+
+        The cache's own user builds in a ``.build-*`` directory of the cache,
+        renamed into place (staging = that directory). Root building for
+        another user builds in a private mkdtemp directory of build_dir, which
+        that user cannot rename or replace, and publishes the finished files
+        into a new staging directory of the cache (staging None).
+        """
+        if cache.uid == cache.euid:
+            name = '.build-%s-%d-%s' % (entry, os.getpid(), binascii.hexlify(os.urandom(4)).decode('ascii'))
+            os.mkdir(name, 0o700, dir_fd=cache.fd)
+            return os.path.join(cache.path, name), name
+        fd = self.open_build_dir()
+        os.close(fd)
+        return tempfile.mkdtemp(prefix=self.build_prefix(cache, entry), dir=os.path.realpath(self.p['build_dir'])), None
+
+    def publish(self, cache, entry, work, staging, key, source, manifest):
+        """Hash the files, write the manifest and the verified stamp, and rename the entry into place.
+
+        From root's private work dir, each file is chowned through its fd there
+        (where the user cannot reach) and only then moved (or copied, across
+        filesystems) into a new staging directory of the cache.
+        """
+        names = q.image_files(source)
+        wfd = os.open(work, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW)
+        try:
+            if staging is None:
+                staging = '.build-%s-%d-%s' % (entry, os.getpid(), binascii.hexlify(os.urandom(4)).decode('ascii'))
+                sfd = fsafe.mkdirs_at(cache.fd, [staging], 0o700, cache.owner)
+                for name in names:
+                    fd = fsafe.open_regular_at(wfd, name, os.path.join(work, name))
+                    try:
+                        os.fchmod(fd, 0o644)
+                        os.fchown(fd, cache.uid, cache.gid)
+                    finally:
+                        os.close(fd)
+                    try:
+                        os.rename(name, name, src_dir_fd=wfd, dst_dir_fd=sfd)
+                    except OSError as e:
+                        if e.errno != errno.EXDEV:
+                            raise
+                        fsafe.copy_file_at(wfd, name, sfd, name, 0o644, cache.owner)
+            else:
+                sfd = os.open(staging, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW, dir_fd=cache.fd)
+                for name in os.listdir(sfd):
+                    if name not in names:
+                        fsafe.rmtree_at(sfd, name)
+        finally:
+            os.close(wfd)
+        try:
+            sums, sizes, signatures = {}, {}, {}
+            for name in names:
+                fd = fsafe.open_regular_at(sfd, name, name)
+                try:
+                    os.fchmod(fd, 0o644)
+                    sums[name] = sha256_fd(fd)
+                    st = os.fstat(fd)
+                    sizes[name], signatures[name] = st.st_size, q.file_signature(st)
+                finally:
+                    os.close(fd)
+            manifest = dict(manifest, key=key, source=source, files=sizes, sha256=sums,
+                            created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), build_seconds=self.timings)
+            fsafe.write_file_at(sfd, 'manifest.json', json.dumps(manifest, indent=2, sort_keys=True).encode('utf-8'),
+                                0o644, cache.owner)
+            fsafe.write_file_at(sfd, 'verified.json', q.stamp_text(signatures, sums).encode('utf-8'), 0o644, cache.owner)
+            os.fchmod(sfd, 0o755)
+        finally:
+            os.close(sfd)
+        try:
+            os.rename(staging, entry, src_dir_fd=cache.fd, dst_dir_fd=cache.fd)
+        except OSError as e:
+            fsafe.rmtree_at(cache.fd, staging)
+            self.fail('the new image could not be moved into place as %s (%s): something made that name while the '
+                      'build ran; remove it and run again' % (os.path.join(cache.path, entry), e.strerror))
+
+    def make_entry(self, cache, entry, key, source, make):
+        """Run ``make(work)`` (the build or the fetch; returns manifest fields) and publish its result."""
+        work, staging = self.workspace(cache, entry)
+        try:
+            extra = make(work)
+            self.publish(cache, entry, work, staging, key, source, extra)
+        except BaseException:
+            # SIGINT (KeyboardInterrupt) included: nothing half-made stays, and nothing is renamed into place
+            if os.path.lexists(work):
+                self.remove_path(work)
+            if staging is None:
+                for name in cache.leftovers(entry):
+                    self.remove_tree(cache.fd, cache.path, name)
+            raise
+        finally:
+            if staging is None and os.path.lexists(work):
+                self.remove_path(work)
 
     # ------------------------------------------------------------ build steps
     def timed(self, step, argv, what, hint=None, env=None):
@@ -542,7 +946,7 @@ class ImageBuilder(object):
         if platform.system() != 'Linux':
             self.fail('building a VM image needs a Linux host (debootstrap, mkfs.ext4 -d); on %s use a cloud '
                       'image (source=cloud_image) or build the image on Linux' % platform.system())
-        if os.geteuid() != 0:
+        if effective_uid() != 0:
             self.fail('building a VM image needs root (debootstrap, chroot, reading the whole rootfs for '
                       'mkfs.ext4 -d); run the task with become: true')
         bins = {}
@@ -564,46 +968,37 @@ class ImageBuilder(object):
                           % (inputs['arch'], host_arch, interp, interp))
         return bins, host_arch != inputs['arch']
 
-    def build(self, inputs, key, images_dir, final):
-        bins, foreign = self.preflight(inputs)
-        entry = os.path.basename(final)
-        tmp = os.path.join(images_dir, '.build-%s-%d' % (entry, os.getpid()))
+    def build(self, inputs, bins, foreign, tmp):
+        """Build the image's files (disk.qcow2, vmlinuz, initrd.img) in ``tmp``; return the manifest fields."""
         rootfs = os.path.join(tmp, 'rootfs')
         os.makedirs(rootfs)
         env = {}
         if inputs['build_proxy']:
             env = {'http_proxy': inputs['build_proxy']}
-        try:
-            include = ','.join(q.include_packages(inputs['arch'], inputs['packages']))
-            argv = [bins['debootstrap'], '--variant=minbase', '--arch=%s' % inputs['arch'],
-                    '--include=%s' % include]
-            if foreign:
-                argv.append('--foreign')
-            argv += [inputs['release'], rootfs, inputs['build_mirror']]
-            self.timed('debootstrap', argv, 'debootstrap of %s/%s from %s' % (
-                inputs['release'], inputs['arch'], inputs['build_mirror']),
-                hint='check that the mirror serves %s for %s and that the package names exist '
-                     '(local_vm_bake_packages)' % (inputs['release'], inputs['arch']), env=env)
-            if foreign:
-                # small initramfs: the emulated mkinitramfs with MODULES=most takes ~10 min per run
-                self.write(rootfs, '/etc/initramfs-tools/conf.d/zz-labkit-vm', 'MODULES=list\n', 0o644)
-                self.write(rootfs, '/usr/share/initramfs-tools/modules.d/labkit-vm.conf',
-                           'virtio_pci\nvirtio_blk\nvirtio_net\next4\n', 0o644)
-                slimmed = self.slim_package_indexes(rootfs, os.path.join(tmp, 'package-indexes'))
-                self.timed('second_stage', [bins['chroot'], rootfs, '/debootstrap/debootstrap', '--second-stage'],
-                           'debootstrap second stage under emulation', env=env)
-                self.restore_package_indexes(slimmed)
-            self.copy_trees(rootfs, inputs.get('build_trees') or [])
-            self.configure(rootfs, inputs, bins)
-            self.make_disk(rootfs, tmp, inputs, bins)
-            self.safe_rmtree(rootfs)
-            self.commit(tmp, images_dir, final, key, 'debootstrap', {
-                'recipe_version': q.RECIPE_VERSION,
-                'inputs': self.key_inputs(inputs),
-            })
-        except BaseException:
-            self.safe_rmtree(tmp)
-            raise
+        include = ','.join(q.include_packages(inputs['arch'], inputs['packages']))
+        argv = [bins['debootstrap'], '--variant=minbase', '--arch=%s' % inputs['arch'],
+                '--include=%s' % include]
+        if foreign:
+            argv.append('--foreign')
+        argv += [inputs['release'], rootfs, inputs['build_mirror']]
+        self.timed('debootstrap', argv, 'debootstrap of %s/%s from %s' % (
+            inputs['release'], inputs['arch'], inputs['build_mirror']),
+            hint='check that the mirror serves %s for %s and that the package names exist '
+                 '(local_vm_bake_packages)' % (inputs['release'], inputs['arch']), env=env)
+        if foreign:
+            # small initramfs: the emulated mkinitramfs with MODULES=most takes ~10 min per run
+            self.write(rootfs, '/etc/initramfs-tools/conf.d/zz-labkit-vm', 'MODULES=list\n', 0o644)
+            self.write(rootfs, '/usr/share/initramfs-tools/modules.d/labkit-vm.conf',
+                       'virtio_pci\nvirtio_blk\nvirtio_net\next4\n', 0o644)
+            slimmed = self.slim_package_indexes(rootfs, os.path.join(tmp, 'package-indexes'))
+            self.timed('second_stage', [bins['chroot'], rootfs, '/debootstrap/debootstrap', '--second-stage'],
+                       'debootstrap second stage under emulation', env=env)
+            self.restore_package_indexes(slimmed)
+        self.copy_trees(rootfs, inputs.get('build_trees') or [])
+        self.configure(rootfs, inputs, bins)
+        self.make_disk(rootfs, tmp, inputs, bins)
+        self.remove_path(rootfs)
+        return {'recipe_version': q.RECIPE_VERSION, 'inputs': self.key_inputs(inputs)}
 
     @staticmethod
     def slim_package_indexes(rootfs, keep_dir):
@@ -645,68 +1040,42 @@ class ImageBuilder(object):
             if os.path.exists(index):
                 shutil.move(kept, index)
 
-    def commit(self, tmp, images_dir, final, key, source, manifest):
-        """Write the manifest last and rename the finished ``tmp`` entry into place."""
-        manifest = dict(manifest, key=key, source=source, files=self.entry_files(tmp, q.image_files(source)),
-                        created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), build_seconds=self.timings)
-        with open(os.path.join(tmp, 'manifest.json'), 'w') as f:
-            json.dump(manifest, f, indent=2, sort_keys=True)
-        self.hand_over(tmp, images_dir)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            # another build won the race; keep its entry when it is valid
-            if not self.entry_valid(final, key, source):
-                raise
-            self.safe_rmtree(tmp)
-
     # ------------------------------------------------------------ cloud image
-    def fetch_cloud(self, cloud, images_dir, final):
-        """Fetch, verify and convert the cloud image into a new entry (atomically, like a build)."""
+    def fetch_cloud(self, cloud, tmp):
+        """Fetch, verify and convert the cloud image into ``tmp``/disk.qcow2; return the manifest fields."""
         qemu_img = self.module.get_bin_path('qemu-img', opt_dirs=['/opt/homebrew/bin', '/usr/local/bin'])
         if not qemu_img:
             self.fail('qemu-img is missing on the controller, it is needed to check and convert the cloud image; '
                       'install it: apt-get install qemu-utils (macOS: brew install qemu)')
-        tmp = os.path.join(images_dir, '.build-%s-%d' % (os.path.basename(final), os.getpid()))
-        os.makedirs(tmp)
+        download = os.path.join(tmp, 'download')
+        t0 = time.time()
+        digest = self.copy_hashed(cloud, download)
+        self.timings['fetch'] = round(time.time() - t0, 1)
+        if digest != cloud['digest']:
+            self.fail('the cloud image %s has %s:%s, not the expected %s:%s: the download is corrupt or '
+                      'cloud_image_checksum (local_vm_cloud_image_checksum) is not the checksum of this image; '
+                      'nothing was cached' % (cloud['where'], cloud['algo'], digest, cloud['algo'], cloud['digest']))
+        out, _err = run_checked(self.module, [qemu_img, 'info', '--output=json', download],
+                                what='qemu-img info of the cloud image %s' % cloud['where'])
         try:
-            download = os.path.join(tmp, 'download')
-            t0 = time.time()
-            digest = self.copy_hashed(cloud, download)
-            self.timings['fetch'] = round(time.time() - t0, 1)
-            if digest != cloud['digest']:
-                self.fail('the cloud image %s has %s:%s, not the expected %s:%s: the download is corrupt or '
-                          'cloud_image_checksum (local_vm_cloud_image_checksum) is not the checksum of this image; '
-                          'nothing was cached' % (cloud['where'], cloud['algo'], digest, cloud['algo'], cloud['digest']))
-            out, _err = run_checked(self.module, [qemu_img, 'info', '--output=json', download],
-                                    what='qemu-img info of the cloud image %s' % cloud['where'])
-            try:
-                info = q.parse_qemu_img_info(out)
-            except ValueError as e:
-                self.fail('qemu-img info of the cloud image %s gave no usable answer (%s): %s'
-                          % (cloud['where'], e, out[:200]))
-            if info['backing']:
-                self.fail('the cloud image %s is a %s overlay on %s; give a self-contained image (qemu-img convert '
-                          '-O qcow2 it first)' % (cloud['where'], info['format'], info['backing']))
-            disk = os.path.join(tmp, 'disk.qcow2')
-            t0 = time.time()
-            if info['format'] == 'qcow2':
-                os.rename(download, disk)
-            else:
-                run_checked(self.module, [qemu_img, 'convert', '-f', info['format'], '-O', 'qcow2', download, disk],
-                            what='qemu-img convert of the cloud image (%s) to qcow2' % info['format'])
-                os.unlink(download)
-            self.timings['qcow2'] = round(time.time() - t0, 1)
-            self.commit(tmp, images_dir, final, cloud['key'], 'cloud_image', {
-                'recipe_version': q.CLOUD_RECIPE_VERSION,
-                'inputs': cloud['key_inputs'],
-                'fetched_from': cloud['where'],
-                'format': info['format'],
-                'virtual_size': info['virtual_size'],
-            })
-        except BaseException:
-            self.safe_rmtree(tmp)
-            raise
+            info = q.parse_qemu_img_info(out)
+        except ValueError as e:
+            self.fail('qemu-img info of the cloud image %s gave no usable answer (%s): %s'
+                      % (cloud['where'], e, out[:200]))
+        if info['backing']:
+            self.fail('the cloud image %s is a %s overlay on %s; give a self-contained image (qemu-img convert '
+                      '-O qcow2 it first)' % (cloud['where'], info['format'], info['backing']))
+        disk = os.path.join(tmp, 'disk.qcow2')
+        t0 = time.time()
+        if info['format'] == 'qcow2':
+            os.rename(download, disk)
+        else:
+            run_checked(self.module, [qemu_img, 'convert', '-f', info['format'], '-O', 'qcow2', download, disk],
+                        what='qemu-img convert of the cloud image (%s) to qcow2' % info['format'])
+            os.unlink(download)
+        self.timings['qcow2'] = round(time.time() - t0, 1)
+        return {'recipe_version': q.CLOUD_RECIPE_VERSION, 'inputs': cloud['key_inputs'],
+                'fetched_from': cloud['where'], 'format': info['format'], 'virtual_size': info['virtual_size']}
 
     def copy_hashed(self, cloud, target):
         """Copy the image (path or URL) to ``target``; return the hex digest of the bytes."""
@@ -755,17 +1124,17 @@ class ImageBuilder(object):
                 os.makedirs(parent, 0o755)
             shutil.copytree(tree['src'], target, symlinks=True)
             if os.getuid() == 0:  # the guest's root owns it (builds run as root; unit tests may not)
-                for dirpath, dirnames, filenames in os.walk(target):
-                    os.chown(dirpath, 0, 0)
-                    for name in dirnames + filenames:
-                        os.lchown(os.path.join(dirpath, name), 0, 0)
+                parent_fd = os.open(parent, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW)
+                try:
+                    fsafe.chown_tree_at(parent_fd, os.path.basename(target), 0, 0)
+                finally:
+                    os.close(parent_fd)
         if trees:
             self.timings['trees'] = round(time.time() - t0, 1)
 
     def configure(self, rootfs, inputs, bins):
         t0 = time.time()
-        _sources, apt_conf = guest_apt_texts(inputs)
-        files = rootfs_files(inputs['release'], inputs['mirror'], inputs['security_mirror'], apt_conf)
+        files = rootfs_files(*guest_apt_texts(inputs))
         for path, (content, mode) in sorted(files.items()):
             self.write(rootfs, path, content, mode)
         for stale in ('etc/apt/sources.list', 'var/lib/dbus/machine-id'):
@@ -790,14 +1159,20 @@ class ImageBuilder(object):
         self.timings['configure'] = round(time.time() - t0, 1)
 
     def make_disk(self, rootfs, tmp, inputs, bins):
-        boot = os.path.join(rootfs, 'boot')
-        for prefix, out in (('vmlinuz-', 'vmlinuz'), ('initrd.img-', 'initrd.img')):
-            names = [n for n in os.listdir(boot) if n.startswith(prefix)]
-            if not names:
-                self.fail('the image has no /boot/%s* after debootstrap; the kernel package %s did not install'
-                          % (prefix, q.ARCH_INFO[inputs['arch']]['kernel_package']))
-            names.sort(key=lambda n: [int(x) if x.isdigit() else x for x in n.replace('-', '.').split('.')])
-            shutil.copyfile(os.path.join(boot, names[-1]), os.path.join(tmp, out))
+        boot_fd = os.open(os.path.join(rootfs, 'boot'), os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW)
+        tmp_fd = os.open(tmp, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW)
+        try:
+            for prefix, out in (('vmlinuz-', 'vmlinuz'), ('initrd.img-', 'initrd.img')):
+                names = [n for n in os.listdir(boot_fd) if n.startswith(prefix)]
+                if not names:
+                    self.fail('the image has no /boot/%s* after debootstrap; the kernel package %s did not install'
+                              % (prefix, q.ARCH_INFO[inputs['arch']]['kernel_package']))
+                names.sort(key=lambda n: [int(x) if x.isdigit() else x for x in n.replace('-', '.').split('.')])
+                # never a link (a baked tree could plant one): only the kernel's own regular file is copied
+                fsafe.copy_file_at(boot_fd, names[-1], tmp_fd, out, 0o644)
+        finally:
+            os.close(boot_fd)
+            os.close(tmp_fd)
         raw = os.path.join(tmp, 'disk.raw')
         run_checked(self.module, [bins['truncate'], '-s', inputs['image_size'], raw], what='creating the raw disk')
         self.timed('mkfs', [bins['mkfs.ext4'], '-q', '-F', '-L', 'rootfs', '-d', rootfs, raw],
@@ -807,29 +1182,31 @@ class ImageBuilder(object):
                    'qemu-img convert to qcow2')
         os.unlink(raw)
 
-    def hand_over(self, tmp, images_dir):
-        """Give the entry to the owner of the cache (the role runs the build with become)."""
-        st = os.stat(images_dir)
-        if st.st_uid == os.geteuid():
-            return
-        for dirpath, dirnames, filenames in os.walk(tmp):
-            os.chown(dirpath, st.st_uid, st.st_gid)
-            for name in filenames:
-                os.chown(os.path.join(dirpath, name), st.st_uid, st.st_gid)
+
+def debootstrap_request(module, builder):
+    """What a debootstrap image is: its entry, key, return values and how to make it."""
+    inputs = builder.resolve_inputs()
+    key_inputs = builder.key_inputs(inputs)
+    key = q.cache_key(key_inputs)
+    sources, conf = guest_apt_texts(inputs)
+    state = {}
+
+    def preflight():
+        state['bins'], state['foreign'] = builder.preflight(inputs)
+
+    return dict(
+        entry=q.image_entry_name(inputs['release'], inputs['arch'], key), key=key, source='debootstrap',
+        files={'disk': 'disk.qcow2', 'kernel': 'vmlinuz', 'initrd': 'initrd.img'},
+        precheck=lambda: None, preflight=preflight,
+        make=lambda work: builder.build(inputs, state['bins'], state['foreign'], work),
+        describe='build the %s %s image (%d baked packages) into %%s' % (inputs['release'], inputs['arch'],
+                                                                         len(inputs['packages'])),
+        out=dict(boot='kernel', source='debootstrap', key=key, arch=inputs['arch'], release=inputs['release'],
+                 inputs=key_inputs, guest_apt_sources=sources, guest_apt_conf=conf))
 
 
-def stale_actions(builder, images_dir, final):
-    """Plan removing interrupted builds of this entry and an invalid entry in its place."""
-    actions = []
-    for path in builder.stale_builds(images_dir, os.path.basename(final)):
-        actions.append(Action('remove_dir', path, 'remove the interrupted build %s' % path))
-    if os.path.exists(final):
-        actions.append(Action('remove_dir', final, 'remove the invalid cache entry %s (no or bad manifest)' % final))
-    return actions
-
-
-def cloud_main(module):
-    """source=cloud_image: read (is a valid entry cached?), plan (remove leftovers, fetch), apply."""
+def cloud_request(module, builder):
+    """What a cloud-image entry is: its entry, key, return values and how to fetch it."""
     p = module.params
     if not p['cloud_image']:
         module.fail_json(msg='source=cloud_image needs cloud_image (local_vm_cloud_image): the path or the '
@@ -845,109 +1222,125 @@ def cloud_main(module):
     if kind == 'path' and not os.path.isabs(where):
         module.fail_json(msg='cloud_image %r is not an absolute path; give the absolute path of the image file '
                              '(the local_vm role expands ~) or a URL' % where)
-    builder = ImageBuilder(module)
     guest = dict(builder.resolve_apt(keep_image_sources=True), release=p['release'],
                  apt_check_valid_until=p['apt_check_valid_until'], apt_conf=list(p['apt_conf']))
     sources, conf = guest_apt_texts(guest)
     key_inputs = {'source': 'cloud_image', 'arch': p['arch'], 'checksum': '%s:%s' % (algo, digest)}
     key = q.cache_key(key_inputs, q.CLOUD_RECIPE_VERSION)
-    images_dir = os.path.join(p['cache_dir'] or q.user_cache_root(os.environ), 'images')
-    final = os.path.join(images_dir, q.cloud_entry_name(p['arch'], key))
-    out = dict(path=final, disk=os.path.join(final, 'disk.qcow2'), kernel='', initrd='', boot='firmware',
-               source='cloud_image', key=key, arch=p['arch'], release=p['release'], inputs=key_inputs,
-               guest_apt_sources=sources, guest_apt_conf=conf)
-    if builder.entry_valid(final, key, 'cloud_image'):
-        module.exit_json(**result_for(module, [], cached=True, **out))
-    if kind == 'path' and not os.path.isfile(where):
-        module.fail_json(msg='the cloud image %s does not exist (local_vm_cloud_image); give the path of the image '
-                             'file or its URL' % where)
-    actions = stale_actions(builder, images_dir, final)
-    actions.append(Action('fetch', final, 'fetch %s, verify %s:%s... and store it as qcow2 in %s' % (
-        where, algo, digest[:16], final)))
-    if not module.check_mode:
-        if not os.path.isdir(images_dir):
-            os.makedirs(images_dir, 0o755)
+
+    def precheck():
+        if kind == 'path' and not os.path.isfile(where):
+            module.fail_json(msg='the cloud image %s does not exist (local_vm_cloud_image); give the path of the '
+                                 'image file or its URL' % where)
+
+    cloud = dict(kind=kind, where=where, algo=algo, digest=digest, key=key, key_inputs=key_inputs)
+    return dict(
+        entry=q.cloud_entry_name(p['arch'], key), key=key, source='cloud_image', files={'disk': 'disk.qcow2'},
+        precheck=precheck, preflight=precheck, make=lambda work: builder.fetch_cloud(cloud, work),
+        describe='fetch %s, verify %s:%s... and store it as qcow2 in %%s' % (where, algo, digest[:16]),
+        out=dict(kernel='', initrd='', boot='firmware', source='cloud_image', key=key, arch=p['arch'],
+                 release=p['release'], inputs=key_inputs, guest_apt_sources=sources, guest_apt_conf=conf))
+
+
+def plan_and_apply(module, builder, cache, request):
+    """Under the entry's lock: read (verify the entry), plan, apply; return (actions, cached)."""
+    entry, key, source = request['entry'], request['key'], request['source']
+    final = os.path.join(cache.path, entry)
+    with cache.lock(entry):
+        state, reason, stamp = cache.inspect(entry, key, source)
+        if state == 'valid':
+            return [], True
+        if state == 'verified':
+            # hashed now and right: remember it (bookkeeping, not a change); check mode writes nothing
+            if not module.check_mode:
+                cache.write_at_entry(entry, [('verified.json', stamp)])
+            return [], True
+        actions = [Action('remove_dir', os.path.join(cache.path, name), 'remove the interrupted build %s'
+                          % os.path.join(cache.path, name)) for name in cache.leftovers(entry)]
+        actions += [Action('remove_dir', path, 'remove the interrupted build %s' % path)
+                    for path in builder.build_leftovers(cache, entry)]
+        if state == 'legacy':
+            actions.append(Action('record', final, 'record the sha256 of the files of %s in its manifest (an entry '
+                                                   'made before checksums were kept; its sizes match)' % final))
+        else:
+            if state == 'invalid':
+                actions.append(Action('remove_dir', final, 'remove the invalid cache entry %s (%s)' % (final, reason)))
+            request['precheck']()
+            actions.append(Action('build', final, request['describe'] % final))
+        if module.check_mode:
+            return actions, False
+        if state != 'legacy':
+            request['preflight']()
         for action in actions:
-            if action.kind == 'remove_dir':
-                builder.safe_rmtree(action.target)
-        builder.fetch_cloud(dict(kind=kind, where=where, algo=algo, digest=digest, key=key, key_inputs=key_inputs),
-                            images_dir, final)
-    extra = dict(out, cached=False)
-    if builder.timings:
-        extra['build_seconds'] = builder.timings
-    module.exit_json(**result_for(module, actions, **extra))
+            if action.kind == 'remove_dir' and os.path.dirname(action.target) == cache.path:
+                builder.remove_tree(cache.fd, cache.path, os.path.basename(action.target))
+            elif action.kind == 'remove_dir':
+                builder.remove_path(action.target)
+            elif action.kind == 'record':
+                cache.record_checksums(entry, source)
+            elif action.kind == 'build':
+                builder.make_entry(cache, entry, key, source, request['make'])
+        return actions, state == 'legacy'
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            release=dict(type='str', default='bookworm', choices=list(q.SUPPORTED_RELEASES)),
-            arch=dict(type='str', default='amd64', choices=list(q.SUPPORTED_ARCHES)),
-            source=dict(type='str', default='debootstrap', choices=['debootstrap', 'cloud_image']),
-            bake_packages=dict(type='list', elements='str', default=[]),
-            bake_trees=dict(type='list', elements='dict', default=[], options=dict(
-                src=dict(type='path', required=True),
-                dest=dict(type='str', required=True),
-            )),
-            mirror=dict(type='str', default='auto'),
-            security_mirror=dict(type='str', default='auto'),
-            apt_proxy=dict(type='str', default='auto'),
-            apt_check_valid_until=dict(type='bool', default=False),
-            apt_conf=dict(type='list', elements='str', default=[]),
-            image_size=dict(type='str', default='8G'),
-            cache_dir=dict(type='path', default=''),
-            cloud_image=dict(type='str', default=''),
-            cloud_image_checksum=dict(type='str', default=''),
-            download_timeout=dict(type='int', default=60),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
-    if p['source'] == 'cloud_image':
-        cloud_main(module)
-    for pkg in p['bake_packages']:
-        if not pkg or any(c in pkg for c in ', \t'):
-            module.fail_json(msg='bake_packages entry %r is not a package name (no commas or spaces); '
-                                 'give one package per list item' % pkg)
-    for tree in p['bake_trees']:
-        if not tree['dest'].startswith('/') or '..' in tree['dest'].split('/'):
-            module.fail_json(msg='bake_trees dest %r must be an absolute path without ".."' % tree['dest'])
-        if not os.path.isdir(tree['src']):
-            module.fail_json(msg='bake_trees src %s is not a directory on the controller; prepare it first '
-                                 '(the local_vm role unpacks the Go toolchain there)' % tree['src'])
+    error = option_error(p)
+    if error:
+        module.fail_json(msg=error)
     builder = ImageBuilder(module)
-    inputs = builder.resolve_inputs()
-    key_inputs = builder.key_inputs(inputs)
-    key = q.cache_key(key_inputs)
-    cache_dir = p['cache_dir'] or q.user_cache_root(os.environ)
-    images_dir = os.path.join(cache_dir, 'images')
-    final = os.path.join(images_dir, q.image_entry_name(inputs['release'], inputs['arch'], key))
-    sources, conf = guest_apt_texts(inputs)
-    out = dict(path=final, disk=os.path.join(final, 'disk.qcow2'), kernel=os.path.join(final, 'vmlinuz'),
-               initrd=os.path.join(final, 'initrd.img'), boot='kernel', source='debootstrap', key=key,
-               arch=inputs['arch'], release=inputs['release'], inputs=key_inputs,
-               guest_apt_sources=sources, guest_apt_conf=conf)
-    if builder.entry_valid(final, key):
-        module.exit_json(**result_for(module, [], cached=True, **out))
-
-    actions = stale_actions(builder, images_dir, final)
-    actions.append(Action('build', final, 'build the %s %s image (%d baked packages) into %s' % (
-        inputs['release'], inputs['arch'], len(inputs['packages']), final)))
-    if not module.check_mode:
-        if not os.path.isdir(images_dir):
-            os.makedirs(images_dir, 0o755)
-        for action in actions:
-            if action.kind == 'remove_dir':
-                if os.geteuid() != 0:
-                    module.fail_json(msg='removing %s needs root (it holds a root-owned rootfs); run with become: true'
-                                     % action.target)
-                builder.safe_rmtree(action.target)
-            else:
-                builder.build(inputs, key, images_dir, final)
-    extra = dict(out, cached=False)
+    request = (cloud_request if p['source'] == 'cloud_image' else debootstrap_request)(module, builder)
+    cache = Cache(module, p['cache_dir'] or q.user_cache_root(os.environ), effective_uid())
+    final = os.path.join(cache.path, request['entry'])
+    out = dict(request['out'], path=final, **dict((k, os.path.join(final, v)) for k, v in request['files'].items()))
+    try:
+        cache.open(create=False)
+        if cache.uid != cache.euid:
+            os.close(builder.open_build_dir())  # refused early, in check mode too
+            for tree in p['bake_trees']:
+                foreign = foreign_tree_entry(tree['src'], cache.uid)
+                if foreign:
+                    module.fail_json(msg='bake_trees src %s holds %s, owned by %s, not by %s: root copies the tree '
+                                         'into an image that %s then owns and can read; give a tree of your own '
+                                         '(chown -R or copy it)' % (tree['src'], foreign[0], fsafe.user_name(foreign[1]),
+                                                                    fsafe.user_name(cache.uid), fsafe.user_name(cache.uid)))
+        if cache.fd is None and not module.check_mode:
+            request['preflight']()
+            cache.open(create=True)
+        actions, cached = plan_and_apply(module, builder, cache, request)
+    except fsafe.FsafeError as e:
+        module.fail_json(msg=str(e))
+    finally:
+        if cache.fd is not None:
+            os.close(cache.fd)
     if builder.timings:
-        extra['build_seconds'] = builder.timings
-    module.exit_json(**result_for(module, actions, **extra))
+        out['build_seconds'] = builder.timings
+    module.exit_json(**result_for(module, actions, cached=cached, **out))
+
+
+ARGUMENT_SPEC = dict(
+    release=dict(type='str', default='bookworm', choices=list(q.SUPPORTED_RELEASES)),
+    arch=dict(type='str', default='amd64', choices=list(q.SUPPORTED_ARCHES)),
+    source=dict(type='str', default='debootstrap', choices=['debootstrap', 'cloud_image']),
+    bake_packages=dict(type='list', elements='str', default=[]),
+    bake_trees=dict(type='list', elements='dict', default=[], options=dict(
+        src=dict(type='path', required=True),
+        dest=dict(type='str', required=True),
+    )),
+    mirror=dict(type='str', default='auto'),
+    security_mirror=dict(type='str', default='auto'),
+    apt_proxy=dict(type='str', default='auto'),
+    apt_check_valid_until=dict(type='bool', default=False),
+    apt_conf=dict(type='list', elements='str', default=[]),
+    image_size=dict(type='str', default='8G'),
+    cache_dir=dict(type='path', default=''),
+    build_dir=dict(type='path', default='/var/tmp'),
+    lock_timeout=dict(type='int', default=1800),
+    cloud_image=dict(type='str', default=''),
+    cloud_image_checksum=dict(type='str', default=''),
+    download_timeout=dict(type='int', default=60),
+)
 
 
 if __name__ == '__main__':

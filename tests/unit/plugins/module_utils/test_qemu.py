@@ -583,3 +583,38 @@ def test_record_names_vm_by_name_or_by_its_argv():
     assert q.record_names_vm(old, 'devvm', '/s/qemu.pid')
     assert not q.record_names_vm(old, 'devvm', '/t/qemu.pid')
     assert not q.record_names_vm({}, 'devvm', '/s/qemu.pid') and not q.record_names_vm([], 'devvm', '/s/qemu.pid')
+
+
+def test_size_bytes_takes_truncate_syntax_and_refuses_the_rest():
+    assert q.size_bytes('8G') == 8 << 30 and q.size_bytes('512M') == 512 << 20 and q.size_bytes('10') == 10
+    assert q.size_bytes('2GiB') == 2 << 30 and q.size_bytes('1KB') == 1000
+    for bad in ('-5', '0', '', '8X', '+2G', '1.5G', '8 G'):
+        with pytest.raises(ValueError):
+            q.size_bytes(bad)
+
+
+def test_package_names_follow_debian_policy():
+    for good in ('clang', 'libbpf-dev', 'g++', 'linux-image-6.1.0-50-amd64', 'python3.11', '0ad'):
+        assert q.bad_package_name(good) is None
+    for bad in ('-o', '--no-check-gpg', 'Clang', 'x', 'clang llvm', 'clang,llvm', '', '+x'):
+        assert 'is not a Debian package name' in q.bad_package_name(bad)
+
+
+def test_urls_need_a_scheme_a_host_and_no_space():
+    assert q.bad_url('http://mirror.example.invalid/debian') is None
+    assert q.bad_url('https://m.example.invalid:8443/d') is None
+    for bad in ('ftp://m/debian', 'mirror/debian', 'http://', 'http://m/de bian', 'http://m/d\nTypes: deb'):
+        assert q.bad_url(bad)
+
+
+def test_checksums_and_verified_stamp():
+    manifest = json.dumps({'key': 'k', 'files': {'disk.qcow2': 1}, 'sha256': {'disk.qcow2': 'ab'}})
+    assert q.manifest_checksums(manifest, ('disk.qcow2',)) == {'disk.qcow2': 'ab'}
+    assert q.manifest_checksums(manifest) is None  # vmlinuz/initrd missing: not a full set
+    assert q.manifest_checksums('{"key": "k"}', ('disk.qcow2',)) is None  # made before checksums
+    sigs = {'disk.qcow2': [1, 2, 3, 4, 5]}
+    stamp = q.stamp_text(sigs, {'disk.qcow2': 'ab'})
+    assert q.stamp_fresh(stamp, sigs, {'disk.qcow2': 'ab'})
+    assert not q.stamp_fresh(stamp, {'disk.qcow2': [1, 2, 3, 4, 6]}, {'disk.qcow2': 'ab'})  # ctime moved
+    assert not q.stamp_fresh(stamp, sigs, {'disk.qcow2': 'cd'})  # another manifest
+    assert not q.stamp_fresh('{', sigs, {'disk.qcow2': 'ab'})

@@ -27,11 +27,13 @@ def host(tmp_path, monkeypatch):
     (root / 'etc/apt/sources.list.d/debian.sources').write_text(fixture_text('qemu/debian.sources'))
     (root / 'etc/os-release').write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n')
     (root / 'proc/self').mkdir(parents=True)
-    (root / 'proc/self/mounts').write_text('/dev/vda / ext4 rw 0 0\nproc /proc proc rw 0 0\n')
+    (root / 'proc/self/mountinfo').write_text(fixture_text('mounts/mountinfo-bookworm-boot.txt'))
     monkeypatch.setattr(common, 'HOST_ROOT', str(root))
     monkeypatch.setattr(vm_image.platform, 'system', lambda: 'Linux')
     monkeypatch.setattr(vm_image.platform, 'machine', lambda: 'x86_64')
-    monkeypatch.setattr(vm_image.os, 'geteuid', os.getuid)
+    monkeypatch.setattr(vm_image, 'effective_uid', os.getuid)
+    # a build 'as root' (effective_uid 0 below) works for the user who ran sudo, as with become
+    monkeypatch.setenv('SUDO_UID', str(os.getuid()))
     monkeypatch.delenv('http_proxy', raising=False)
     monkeypatch.delenv('HTTP_PROXY', raising=False)
     return root
@@ -48,16 +50,23 @@ def apt_config(proxy=True):
     return FakeCommands({('/usr/bin/apt-config', 'dump'): (0, fixture_text(name), '')})
 
 
-def make_entry(path, key, manifest=True):
+def entries(tmp_path):
+    """What is in the cache's images/ besides the entries' lock files (which stay, empty, between runs)."""
+    return sorted(n for n in os.listdir(str(tmp_path / 'cache' / 'images')) if not n.endswith('.lock'))
+
+
+def make_entry(path, key, manifest=True, sums=True):
+    """A cache entry as a build leaves it; ``sums=False``: as builds before checksums were kept left it."""
     os.makedirs(path)
-    sizes = {}
+    sizes, sha = {}, {}
     for i, name in enumerate(q.IMAGE_FILES):
         with open(os.path.join(path, name), 'wb') as f:
             f.write(b'x' * (i + 1))
         sizes[name] = i + 1
+        sha[name] = hashlib.sha256(b'x' * (i + 1)).hexdigest()
     if manifest:
         with open(os.path.join(path, 'manifest.json'), 'w') as f:
-            json.dump({'key': key, 'files': sizes}, f)
+            json.dump(dict({'key': key, 'files': sizes}, **({'sha256': sha} if sums else {})), f)
 
 
 def test_check_mode_plans_a_build_and_writes_nothing(module_runner, host, tmp_path):
@@ -156,14 +165,14 @@ def test_cloud_image_check_mode_plans_a_fetch_and_writes_nothing(module_runner, 
 
 
 def test_cloud_image_raw_is_verified_converted_and_cached_atomically(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 1000)  # no root needed
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 1000)  # no root needed
     cmds = FakeQemuImg().commands()
     res = module_runner(vm_image, cloud_args(tmp_path), commands=cmds)
     assert res['changed'] is True and res['cached'] is False and res['source'] == 'cloud_image'
     convert = cmds.ran('/usr/bin/qemu-img', 'convert')[0]
     assert convert[2:6] == ('-f', 'raw', '-O', 'qcow2') and convert[-1].endswith('/disk.qcow2')
     entry = res['path']
-    assert sorted(os.listdir(entry)) == ['disk.qcow2', 'manifest.json']
+    assert sorted(os.listdir(entry)) == ['disk.qcow2', 'manifest.json', 'verified.json']
     manifest = json.load(open(os.path.join(entry, 'manifest.json')))
     assert manifest['source'] == 'cloud_image' and manifest['format'] == 'raw' and manifest['key'] == res['key']
     assert manifest['recipe_version'] == q.CLOUD_RECIPE_VERSION and manifest['virtual_size'] == 3221225472
@@ -205,13 +214,13 @@ def test_cloud_image_checksum_mismatch_caches_nothing(module_runner, host, tmp_p
     res = module_runner(vm_image, cloud_args(tmp_path, checksum='sha256:' + '0' * 64), commands=FakeQemuImg().commands())
     assert res['failed'] and 'not the expected sha256:' + '0' * 64 in res['msg'] and 'nothing was cached' in res['msg']
     assert IMAGE_SHA256 in res['msg']
-    assert os.listdir(str(tmp_path / 'cache' / 'images')) == []
+    assert entries(tmp_path) == []
 
 
 def test_cloud_image_with_a_backing_file_is_refused(module_runner, host, tmp_path):
     res = module_runner(vm_image, cloud_args(tmp_path), commands=FakeQemuImg('qemu/qemu-img-info-backing.json').commands())
     assert res['failed'] and 'overlay on /images/base.qcow2' in res['msg']
-    assert os.listdir(str(tmp_path / 'cache' / 'images')) == []
+    assert entries(tmp_path) == []
 
 
 def test_interrupted_cloud_fetch_is_not_valid_and_is_cleaned(module_runner, host, tmp_path):
@@ -228,7 +237,7 @@ def test_interrupted_cloud_fetch_is_not_valid_and_is_cleaned(module_runner, host
     assert res['actions'][:2] == ['remove the interrupted build %s' % stale,
                                   'remove the invalid cache entry %s (no or bad manifest)' % first['path']]
     assert not os.path.exists(stale) and res['changed'] is True
-    assert sorted(os.listdir(first['path'])) == ['disk.qcow2', 'manifest.json']
+    assert sorted(os.listdir(first['path'])) == ['disk.qcow2', 'manifest.json', 'verified.json']
 
 
 @pytest.mark.parametrize('kw,says', [
@@ -262,25 +271,26 @@ def test_cloud_image_key_does_not_follow_the_mirror(module_runner, host, tmp_pat
 
 def test_bad_package_name_fails_before_anything(module_runner, host, tmp_path):
     res = module_runner(vm_image, args(tmp_path, bake_packages=['clang,llvm']))
-    assert res['failed'] and 'one package per list item' in res['msg']
+    assert res['failed'] and "'clang,llvm' is not a Debian package name" in res['msg']
+    assert 'one package name per list item' in res['msg']
     assert not (tmp_path / 'cache').exists()
 
 
 def test_build_needs_root(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 1000)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 1000)
     res = module_runner(vm_image, args(tmp_path))
     assert res['failed'] and 'needs root' in res['msg'] and 'become' in res['msg']
 
 
 def test_foreign_arch_needs_binfmt(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     res = module_runner(vm_image, args(tmp_path, arch='arm64'))
     assert res['failed'] and 'update-binfmts --enable qemu-aarch64' in res['msg']
 
 
 def test_amd64_guest_on_arm64_host_needs_binfmt(module_runner, host, tmp_path, monkeypatch):
     """The other direction (an Apple Silicon Linux VM or an arm64 server building an amd64 guest)."""
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     monkeypatch.setattr(vm_image.platform, 'machine', lambda: 'aarch64')
     res = module_runner(vm_image, args(tmp_path, arch='amd64'))
     assert res['failed'] and 'building an amd64 image on an arm64 host' in res['msg']
@@ -344,7 +354,7 @@ class FakeBuild(object):
 
 
 def test_build_writes_an_atomic_valid_entry(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     fake = FakeBuild()
     cmds = fake.commands()
     res = module_runner(vm_image, args(tmp_path, bake_packages=['clang', 'bpftool'],
@@ -358,7 +368,7 @@ def test_build_writes_an_atomic_valid_entry(module_runner, host, tmp_path, monke
     assert ('/usr/bin/chroot', deb[-2], 'systemctl', 'mask', 'apt-daily.timer', 'apt-daily-upgrade.timer') in cmds.calls
     # the entry: manifest last, only the image files, valid for its key
     entry = res['path']
-    assert sorted(os.listdir(entry)) == ['disk.qcow2', 'initrd.img', 'manifest.json', 'vmlinuz']
+    assert sorted(os.listdir(entry)) == ['disk.qcow2', 'initrd.img', 'manifest.json', 'verified.json', 'vmlinuz']
     manifest = json.load(open(os.path.join(entry, 'manifest.json')))
     assert manifest['key'] == res['key'] and manifest['recipe_version'] == q.RECIPE_VERSION
     assert open(os.path.join(entry, 'vmlinuz')).read() == 'kernel'  # newest kernel, not 6.1.0-9
@@ -387,7 +397,7 @@ def test_build_writes_an_atomic_valid_entry(module_runner, host, tmp_path, monke
 
 def test_foreign_second_stage_reads_a_slim_index(module_runner, host, tmp_path, monkeypatch):
     """arm64 on x86_64: the emulated second stage sees only the fetched packages' stanzas; the image gets all."""
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     (tmp_path / 'host/proc/sys/fs/binfmt_misc').mkdir(parents=True)
     (tmp_path / 'host/proc/sys/fs/binfmt_misc/qemu-aarch64').write_text('enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n')
     full = fixture_text('qemu/trixie-arm64-Packages-excerpt')
@@ -429,11 +439,11 @@ def test_foreign_second_stage_reads_a_slim_index(module_runner, host, tmp_path, 
 
 
 def test_failed_build_leaves_no_entry_and_no_temp_dir(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     res = module_runner(vm_image, args(tmp_path, bake_packages=['nosuchpkg']), commands=FakeBuild(True).commands())
     assert res['failed'] and 'debootstrap of bookworm/amd64' in res['msg'] and 'nosuchpkg' in res['msg']
     assert 'local_vm_bake_packages' in res['msg']
-    assert os.listdir(str(tmp_path / 'cache' / 'images')) == []
+    assert entries(tmp_path) == []
 
 
 def test_stale_build_dir_of_a_dead_build_is_planned_for_removal(module_runner, host, tmp_path):
@@ -445,11 +455,13 @@ def test_stale_build_dir_of_a_dead_build_is_planned_for_removal(module_runner, h
     assert res['actions'][0] == 'remove the interrupted build %s' % stale
 
 
-def test_mounts_under_is_deepest_first():
-    text = ('proc /b/.build-x/rootfs/proc proc rw 0 0\nsys /b/.build-x/rootfs/proc/sys/fs/binfmt_misc x rw 0 0\n'
-            '/dev/vda / ext4 rw 0 0\nproc /b/.build-xy/rootfs/proc proc rw 0 0\n')
-    assert vm_image.mounts_under('/b/.build-x', text) == ['/b/.build-x/rootfs/proc/sys/fs/binfmt_misc',
-                                                          '/b/.build-x/rootfs/proc']
+def test_mounts_below_is_deepest_first(fake_host):
+    fake_host.write('/proc/self/mountinfo', fixture_text('mounts/mountinfo-bookworm-boot.txt') + (
+        '90 22 0:5 / /b/.build-x/rootfs/proc rw - proc proc rw\n'
+        '91 90 0:6 / /b/.build-x/rootfs/proc/sys/fs/binfmt_misc rw - binfmt_misc x rw\n'
+        '92 22 0:5 / /b/.build-xy/rootfs/proc rw - proc proc rw\n'))
+    assert vm_image.mounts_below('/b/.build-x') == ['/b/.build-x/rootfs/proc/sys/fs/binfmt_misc',
+                                                    '/b/.build-x/rootfs/proc']
 
 
 def make_tree(path):
@@ -462,7 +474,7 @@ def make_tree(path):
 
 
 def test_bake_trees_are_copied_and_keyed_by_content(module_runner, host, tmp_path, monkeypatch):
-    monkeypatch.setattr(vm_image.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     tree = make_tree(tmp_path / 'go1.27.3.linux-amd64')
     bake = [{'src': str(tree), 'dest': '/usr/local/lib/labkit/go/go1.27.3'}]
     plain = module_runner(vm_image, args(tmp_path), check_mode=True)
@@ -501,3 +513,304 @@ def test_bad_bake_trees_fail_before_anything(module_runner, host, tmp_path, tree
     cmds = FakeCommands()
     res = module_runner(vm_image, args(tmp_path, bake_trees=[tree]), commands=cmds)
     assert res['failed'] and word in res['msg'] and cmds.calls == []
+
+
+# ---------------------------------------------------------------- trust (issue 15): root builds for a user
+
+OTHER_UID = 4242
+
+
+@pytest.fixture
+def root_for_user(host, tmp_path, monkeypatch):
+    """The module runs as root (become) for a user who owns the cache: returns that user's uid.
+
+    As root (here) the cache belongs to another uid; as a plain user the test
+    plays root (effective_uid 0) for itself (SUDO_UID = its own uid).
+    """
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
+    user = OTHER_UID if os.getuid() == 0 else os.getuid()
+    monkeypatch.setenv('SUDO_UID', str(user))
+    cache = tmp_path / 'cache'
+    (cache / 'images').mkdir(parents=True)
+    for d in (cache, cache / 'images'):
+        os.chmod(str(d), 0o755)
+        os.chown(str(d), user, -1)
+    (tmp_path / 'build').mkdir(mode=0o755)
+    return user
+
+
+def root_args(tmp_path, **kw):
+    return args(tmp_path, build_dir=str(tmp_path / 'build'), **kw)
+
+
+def test_root_builds_outside_the_users_cache_and_hands_over_by_fd(module_runner, host, tmp_path, root_for_user):
+    """HIGH: the rootfs and the raw disk are made where the user cannot rename or replace them."""
+    fake = FakeBuild()
+    cmds = fake.commands()
+    seen_in_cache = []
+
+    def convert(argv, **kw):
+        seen_in_cache.extend(os.listdir(str(tmp_path / 'cache' / 'images')))
+        return fake.convert(argv, **kw)
+    cmds.table.insert(0, (lambda a: a[0].endswith('qemu-img'), convert))
+    res = module_runner(vm_image, root_args(tmp_path), commands=cmds)
+    assert res['changed'] is True, res
+    rootfs = cmds.ran('/usr/bin/debootstrap')[0][-2]
+    assert rootfs.startswith(str(tmp_path / 'build') + '/labkit-vm_image-')
+    assert not rootfs.startswith(str(tmp_path / 'cache'))
+    assert [n for n in seen_in_cache if n.startswith('.build')] == []  # nothing of the build in the user's cache
+    assert os.listdir(str(tmp_path / 'build')) == []  # the private work dir is gone
+    entry = res['path']
+    for name in ['', 'disk.qcow2', 'vmlinuz', 'initrd.img', 'manifest.json', 'verified.json']:
+        assert os.lstat(os.path.join(entry, name)).st_uid == root_for_user
+    assert os.stat(os.path.join(entry, 'disk.qcow2')).st_mode & 0o777 == 0o644
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason='seeing a chown of a root-owned file needs root')
+def test_a_swapped_build_dir_cannot_make_root_chown_a_foreign_file(module_runner, host, tmp_path, root_for_user):
+    """The attack of issue 15: the user swaps the build dir for one whose files link to /etc/shadow."""
+    victim = tmp_path / 'shadow'
+    victim.write_text('root:x:...\n')
+    os.chown(str(victim), 0, 0)
+    fake = FakeBuild()
+    cmds = fake.commands()
+    images = tmp_path / 'cache' / 'images'
+
+    def convert(argv, **kw):
+        rc = fake.convert(argv, **kw)
+        for name in os.listdir(str(images)):  # the user's move, in every dir the user can write
+            if name.startswith('.build'):
+                os.rename(str(images / name), str(images / (name + '.moved')))
+                os.mkdir(str(images / name))
+                for f in q.IMAGE_FILES:
+                    os.symlink(str(victim), str(images / name / f))
+                (images / name / 'disk.raw').write_text('')
+        return rc
+    cmds.table.insert(0, (lambda a: a[0].endswith('qemu-img'), convert))
+    module_runner(vm_image, root_args(tmp_path), commands=cmds)
+    assert os.stat(str(victim)).st_uid == 0 and victim.read_text() == 'root:x:...\n'
+
+
+def test_build_dir_others_can_write_is_refused_before_anything(module_runner, host, tmp_path, root_for_user):
+    os.chmod(str(tmp_path / 'build'), 0o777)  # world-writable and not sticky
+    cmds = FakeCommands()
+    res = module_runner(vm_image, root_args(tmp_path), commands=cmds, check_mode=True)
+    build = str(tmp_path / 'build')
+    assert res['failed'] and res['msg'].startswith('%s is writable by its group or by everyone and not sticky (mode 0777' % build)
+    assert res['msg'].endswith('chmod go-w %s or choose another build_dir' % build)
+    assert cmds.calls == []
+
+
+def test_group_writable_cache_is_refused_in_check_mode_too(module_runner, host, tmp_path, monkeypatch):
+    monkeypatch.setattr(vm_image.fsafe, 'private_group', lambda gid, uid: False)  # a group shared with others
+    cache = tmp_path / 'cache'
+    (cache / 'images').mkdir(parents=True)
+    os.chmod(str(cache), 0o775)
+    res = module_runner(vm_image, args(tmp_path), check_mode=True)
+    assert res['failed'] and res['msg'].startswith('%s is writable by its group or by everyone (mode 0775' % cache)
+    assert 'chmod go-w %s or choose another cache_dir (local_vm_cache_dir)' % cache in res['msg']
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason='a cache owned by another uid needs root to make')
+def test_cache_owned_by_another_user_is_refused(module_runner, host, tmp_path):
+    cache = tmp_path / 'cache'
+    (cache / 'images').mkdir(parents=True)
+    os.chown(str(cache), OTHER_UID + 1, -1)
+    res = module_runner(vm_image, args(tmp_path), check_mode=True)
+    assert res['failed'] and '%s is owned by uid %d, not by' % (cache, OTHER_UID + 1) in res['msg']
+    assert 'chown 0 %s or choose another cache_dir' % cache in res['msg']
+
+
+# ---------------------------------------------------------------- entries: symlinks, checksums
+
+def test_symlinked_entry_is_refused_with_a_message(module_runner, host, tmp_path):
+    first = module_runner(vm_image, args(tmp_path), check_mode=True)
+    elsewhere = str(tmp_path / 'elsewhere')
+    make_entry(elsewhere, first['key'])
+    os.makedirs(os.path.dirname(first['path']))
+    os.symlink(elsewhere, first['path'])
+    res = module_runner(vm_image, args(tmp_path))
+    assert res['failed'] and res['msg'] == (
+        'the cache entry %s is a symbolic link (to %s); labkit does not follow links in its cache: remove the '
+        'link (rm %s) and run again, the image is then built anew' % (first['path'], elsewhere, first['path']))
+
+
+def test_symlinked_file_in_an_entry_is_refused(module_runner, host, tmp_path):
+    first = module_runner(vm_image, args(tmp_path), check_mode=True)
+    make_entry(first['path'], first['key'])
+    disk = os.path.join(first['path'], 'disk.qcow2')
+    os.rename(disk, str(tmp_path / 'real-disk'))
+    os.symlink(str(tmp_path / 'real-disk'), disk)
+    res = module_runner(vm_image, args(tmp_path), check_mode=True)
+    assert res['failed'] and res['msg'].startswith('%s is a symbolic link' % disk)
+    assert 'remove it: rm -r %s' % first['path'] in res['msg']
+
+
+def test_same_size_corruption_is_caught_and_the_entry_rebuilt(module_runner, host, tmp_path, monkeypatch):
+    first = module_runner(vm_image, args(tmp_path), check_mode=True)
+    make_entry(first['path'], first['key'])
+    disk = os.path.join(first['path'], 'disk.qcow2')
+    before = os.stat(disk)
+    with open(disk, 'r+b') as f:
+        f.write(b'y')  # same size, other bytes
+    os.utime(disk, ns=(before.st_atime_ns, before.st_mtime_ns))  # even with the mtime set back
+    res = module_runner(vm_image, args(tmp_path), check_mode=True)
+    assert res['cached'] is False
+    assert res['actions'] == [
+        'remove the invalid cache entry %s (disk.qcow2 has sha256 %s, its manifest says %s)' % (
+            first['path'], hashlib.sha256(b'y').hexdigest(), hashlib.sha256(b'x').hexdigest()),
+        'build the bookworm amd64 image (0 baked packages) into %s' % first['path']]
+
+
+def test_a_verified_entry_is_not_hashed_again_until_a_file_changes(module_runner, host, tmp_path, monkeypatch):
+    first = module_runner(vm_image, args(tmp_path), check_mode=True)
+    make_entry(first['path'], first['key'])  # no verified.json yet: hashed once, then the stamp is written
+    hashed = []
+    real = vm_image.sha256_fd
+    monkeypatch.setattr(vm_image, 'sha256_fd', lambda fd: hashed.append(fd) or real(fd))
+    assert module_runner(vm_image, args(tmp_path))['cached'] is True
+    assert len(hashed) == 3 and os.path.exists(os.path.join(first['path'], 'verified.json'))
+    del hashed[:]
+    res = module_runner(vm_image, args(tmp_path), check_mode=True)
+    assert res['cached'] is True and res['changed'] is False and hashed == []
+    os.utime(os.path.join(first['path'], 'vmlinuz'))  # any write changes ctime: verified again
+    assert module_runner(vm_image, args(tmp_path), check_mode=True)['cached'] is True and len(hashed) == 3
+
+
+def test_entry_from_before_checksums_is_hashed_once_and_kept(module_runner, host, tmp_path):
+    first = module_runner(vm_image, args(tmp_path), check_mode=True)
+    make_entry(first['path'], first['key'], sums=False)
+    record = 'record the sha256 of the files of %s in its manifest (an entry made before checksums were kept; ' \
+             'its sizes match)' % first['path']
+    probe = module_runner(vm_image, args(tmp_path), check_mode=True)
+    assert probe['cached'] is False and probe['actions'] == [record]
+    assert 'sha256' not in json.load(open(os.path.join(first['path'], 'manifest.json')))  # check mode wrote nothing
+    cmds = FakeCommands()
+    res = module_runner(vm_image, args(tmp_path), commands=cmds)
+    assert res['cached'] is True and res['changed'] is True and res['actions'] == [record] and cmds.calls == []
+    manifest = json.load(open(os.path.join(first['path'], 'manifest.json')))
+    assert manifest['sha256']['vmlinuz'] == hashlib.sha256(b'xx').hexdigest() and manifest['key'] == first['key']
+    again = module_runner(vm_image, args(tmp_path), check_mode=True)
+    assert again['cached'] is True and again['changed'] is False
+
+
+def test_a_build_records_checksums_and_its_stamp(module_runner, host, tmp_path, monkeypatch):
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
+    res = module_runner(vm_image, args(tmp_path), commands=FakeBuild().commands())
+    manifest = json.load(open(os.path.join(res['path'], 'manifest.json')))
+    with open(res['disk'], 'rb') as f:
+        assert manifest['sha256']['disk.qcow2'] == hashlib.sha256(f.read()).hexdigest()
+    hashed = []
+    monkeypatch.setattr(vm_image, 'sha256_fd', hashed.append)
+    assert module_runner(vm_image, args(tmp_path), check_mode=True)['cached'] is True and hashed == []
+
+
+# ---------------------------------------------------------------- lock, interrupted builds
+
+HOLDER = r'''
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0)
+os.write(fd, b'%d\n' % os.getpid())
+sys.stdout.write('held\n')
+sys.stdout.flush()
+time.sleep(float(sys.argv[2]))
+'''
+
+
+def hold_lock(path, seconds):
+    """Another process holding the entry's lock (as a concurrent run does); returns it once it holds."""
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, '-c', HOLDER, path, str(seconds)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b'held\n'
+    return proc
+
+
+def tree_state(path):
+    state = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in sorted(dirnames + filenames):
+            st = os.lstat(os.path.join(dirpath, name))
+            state.append((os.path.relpath(os.path.join(dirpath, name), path), st.st_mode, st.st_size, st.st_mtime_ns))
+    return sorted(state)
+
+
+def test_a_second_run_fails_naming_the_holder_and_writes_nothing(module_runner, host, tmp_path, monkeypatch):
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
+    first = module_runner(vm_image, args(tmp_path), check_mode=True)
+    os.makedirs(os.path.dirname(first['path']))
+    lock = first['path'] + '.lock'
+    holder = hold_lock(lock, 30)
+    try:
+        before = tree_state(str(tmp_path / 'cache'))
+        cmds = FakeBuild().commands()
+        res = module_runner(vm_image, args(tmp_path, lock_timeout=0), commands=cmds)
+        assert res['failed'] and res['msg'].startswith('%s.lock is locked by pid %d' % (os.path.basename(first['path']), holder.pid))
+        assert res['msg'].endswith('Wait for it to finish, or stop it (kill %d) if it is stuck, then run again' % holder.pid)
+        assert cmds.calls == [] and tree_state(str(tmp_path / 'cache')) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_second_run_waits_for_the_holder_with_a_warning(module_runner, host, tmp_path, monkeypatch):
+    from ansible.module_utils import basic
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
+    first = module_runner(vm_image, args(tmp_path), check_mode=True)
+    make_entry(first['path'], first['key'])
+    holder = hold_lock(first['path'] + '.lock', 1)
+    try:
+        res = module_runner(vm_image, args(tmp_path, lock_timeout=30), commands=FakeCommands())
+    finally:
+        holder.wait()
+    assert res['cached'] is True
+    assert len(warnings) == 1 and warnings[0].startswith('waiting up to 30 s for %s.lock, locked by pid %d' % (
+        os.path.basename(first['path']), holder.pid))
+
+
+def test_an_interrupted_build_leaves_no_entry_and_no_leftover(module_runner, host, tmp_path, root_for_user):
+    fake = FakeBuild()
+    cmds = fake.commands()
+
+    def sigint(argv, **kw):
+        raise KeyboardInterrupt()
+    cmds.table.insert(0, (lambda a: a[0].endswith('mkfs.ext4'), sigint))
+    with pytest.raises(KeyboardInterrupt):
+        module_runner(vm_image, root_args(tmp_path), commands=cmds)
+    assert entries(tmp_path) == [] and os.listdir(str(tmp_path / 'build')) == []
+
+
+def test_a_killed_builds_leftovers_are_never_trusted_and_are_cleaned(module_runner, host, tmp_path, root_for_user):
+    """SIGKILL mid-build: a complete-looking staging dir and root's work dir stay; the next run removes both."""
+    first = module_runner(vm_image, root_args(tmp_path), check_mode=True)
+    entry = os.path.basename(first['path'])
+    staging = os.path.join(os.path.dirname(first['path']), '.build-%s-999999999-0a0b0c0d' % entry)
+    make_entry(staging, first['key'])
+    build = vm_image.ImageBuilder.build_prefix(None, vm_image.Cache(None, str(tmp_path / 'cache'), 0), entry)
+    work = tmp_path / 'build' / (build + 'x1y2z3')
+    (work / 'rootfs/etc').mkdir(parents=True)
+    probe = module_runner(vm_image, root_args(tmp_path), check_mode=True)
+    assert probe['cached'] is False and probe['actions'] == [
+        'remove the interrupted build %s' % staging, 'remove the interrupted build %s' % work,
+        'build the bookworm amd64 image (0 baked packages) into %s' % first['path']]
+    res = module_runner(vm_image, root_args(tmp_path), commands=FakeBuild().commands())
+    assert res['changed'] is True and entries(tmp_path) == [entry] and os.listdir(str(tmp_path / 'build')) == []
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason='a file of another uid in the tree needs root to make')
+def test_root_refuses_a_bake_tree_holding_files_of_someone_else(module_runner, host, tmp_path, root_for_user):
+    tree = make_tree(tmp_path / 'go')
+    for path in (tree, tree / 'bin', tree / 'bin/go', tree / 'VERSION'):
+        os.lchown(str(path), root_for_user, -1)
+    os.lchown(str(tree / 'go-link'), root_for_user, -1)
+    secret = tree / 'bin' / 'root-secret'
+    secret.write_text('secret')  # root's own file, in the user's tree
+    cmds = FakeCommands()
+    res = module_runner(vm_image, root_args(tmp_path, bake_trees=[{'src': str(tree), 'dest': '/opt/go'}]),
+                        commands=cmds, check_mode=True)
+    assert res['failed'] and res['msg'].startswith('bake_trees src %s holds %s, owned by root (uid 0), not by uid %d'
+                                                   % (tree, secret, root_for_user))
+    assert cmds.calls == []
