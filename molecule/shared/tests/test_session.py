@@ -57,7 +57,7 @@ def control_path(conn):
 def master_pid(conn, path):
     res = subprocess.run(['ssh', '-O', 'check', '-o', 'ControlPath=%s' % path, '-p', str(conn['ansible_port']),
                           '-l', conn['ansible_user'], conn['ansible_host']],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=30)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=30, check=False)
     m = re.search(r'Master running \(pid=(\d+)\)', res.stderr)
     return int(m.group(1)) if res.returncode == 0 and m else None
 
@@ -72,7 +72,7 @@ def test_memlock_through_the_reused_connection():
     ansible = os.path.join(os.path.dirname(sys.executable), 'ansible')
     res = subprocess.run([ansible if os.path.exists(ansible) else 'ansible', name, '-i', inventory, '-o',
                           '-m', 'ansible.builtin.command', '-a', "sh -c 'ulimit -l'"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     m = re.search(r'\(stdout\) (\S+)', res.stdout)
     assert m, res.stdout

@@ -44,8 +44,7 @@ def task_lists(tasks):
     for task in tasks or []:
         for key in ('block', 'rescue', 'always'):
             if isinstance(task, dict) and task.get(key):
-                for sub in task_lists(task[key]):
-                    yield sub
+                yield from task_lists(task[key])
 
 
 def changes_session(task):
