@@ -96,8 +96,10 @@ def client_cmds(*answers):
         if out[0] == 0 and CURRENT and CURRENT[-1].finishes:
             CURRENT[-1].end()  # the server ends with its client
         return out
+
     def launch(argv, **kwargs):
         return CURRENT[-1](argv, **kwargs)
+
     cmds = FakeCommands({lambda argv: argv[0] == 'timeout': answer,
                          is_launcher: launch})
     return cmds, calls
