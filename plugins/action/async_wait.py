@@ -59,7 +59,9 @@ class ActionModule(ActionBase):
         validation, args = self.validate_argument_spec(argument_spec=ARGS)
         for key in ('timeout', 'interval'):
             if args[key] < 1:
-                result.update(failed=True, msg='%s must be at least 1 second, got %d' % (key, args[key]))
+                result.update(failed=True, msg='%s must be at least 1 second, got %d: set it to the seconds to %s'
+                                               % (key, args[key], 'wait in all' if key == 'timeout' else
+                                                  'wait between two progress lines'))
                 return result
         host = (task_vars or {}).get('inventory_hostname', '?')
         module_args = dict(args, async_dir=self._remote_expand_user(

@@ -39,12 +39,6 @@ def test_running_job_reports_the_console_line(module_runner, tmp_path):
     assert result['elapsed'] >= 0
 
 
-def test_missing_job_names_the_fix(module_runner, tmp_path):
-    result = module_runner(async_wait, {'jid': JID, 'timeout': 60, 'async_dir': str(tmp_path)})
-    assert result['failed'] and 'there is no async job %s' % JID in result['msg']
-    assert 'become' in result['msg'] and 'delegate_to' in result['msg']
-
-
 def procs(*rows):
     """{pid: (ppid, comm, argv)} from (pid, ppid, argv) rows."""
     return dict((pid, (ppid, os.path.basename(argv[0])[:15], argv)) for pid, ppid, argv in rows)
