@@ -148,17 +148,19 @@ seconds:
   type: float
 '''
 
-import subprocess
+import shutil
+import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import background
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.rdma import (
     PINGPONG_TOOLS, parse_pingpong, pingpong_argv, pingpong_hint, read_ib_device)
 
-# Replaced by unit tests; the server is the one process that must run in the
-# background while the client runs, which run_command cannot do.
-SPAWN = subprocess.Popen
+# Seconds the server may still take to finish once the client failed (it may
+# print why); then it is killed.
+SERVER_GRACE = 2
 
 
 def side_result(rc, out, err):
@@ -226,10 +228,13 @@ def main():
                                server=p['address'])
     started = time.time()
     deadline = started + p['timeout']
-    server = SPAWN(server_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                   universal_newlines=True)
-    attempts = 0
+    work = tempfile.mkdtemp(prefix='labkit-pingpong-')
+    server = None
     try:
+        # The server runs in the background (a session of its own, killed after timeout
+        # seconds at the latest) while the client runs here.
+        server = background.start(module, server_cmd, work, p['timeout'])
+        attempts = 0
         while True:
             attempts += 1
             # the client's own wait is bounded by what is left of the test's time
@@ -241,17 +246,16 @@ def main():
                 break
             time.sleep(0.5)
         client = side_result(rc, out, err)
-        try:
-            s_out, s_err = server.communicate(timeout=max(1, deadline - time.time()))
-            server_rc = server.returncode
-        except subprocess.TimeoutExpired:
+        server_rc = server.wait(deadline if rc == 0 else min(deadline, time.time() + SERVER_GRACE))
+        if server_rc is None:
             server.kill()
-            s_out, s_err = server.communicate()
             server_rc = 124
+        s_out, s_err = server.output()
     finally:
-        if server.poll() is None:
+        # never leave a server behind: a stray one answers the next client with its own GID index
+        if server is not None and server.poll() is None:
             server.kill()
-            server.wait()
+        shutil.rmtree(work, ignore_errors=True)
     result = dict(changed=False, program=program, gid_index=index, gid=gid, server_cmd=server_cmd,
                   client_cmd=client_cmd, attempts=attempts, client=client,
                   server=side_result(server_rc, s_out, s_err), seconds=round(time.time() - started, 2))

@@ -4,11 +4,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import subprocess
+import os
+import signal
 
 import pytest
 
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import rdma
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import background, rdma
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import rdma_pingpong
 
 from conftest import FakeCommands, fixture_text
@@ -24,47 +25,64 @@ def capture(case, side):
 
 
 class FakeServer(object):
-    """Stands in for the background server process (subprocess.Popen)."""
+    """Stands in for the server started in the background (module_utils.background's launcher run).
+
+    Run as the launcher command, it writes what the real supervisor writes in the work directory:
+    the server's output, and its exit status once the server ended - at once when it gives up
+    (early=True), after a client run that succeeded (finishes=True), or never (it hangs).
+    """
 
     started = []
+    PGID = 4242
 
-    def __init__(self, answer, finishes=True):
+    def __init__(self, answer, finishes=True, early=False):
         self.rc, self.out, self.err = answer
         self.finishes = finishes
-        self.returncode = None
-        self.killed = False
+        self.early = early
+        self.killed = []
+        self.work = None
 
     def __call__(self, argv, **kwargs):
-        assert isinstance(argv, list)
-        FakeServer.started.append(argv)
-        return self
+        assert argv[1:3] == ('-c', background.LAUNCHER)
+        self.work, limit, cmd = argv[3], int(argv[4]), list(argv[5:])
+        assert limit > 0
+        FakeServer.started.append(cmd)
+        for name, text in (('stdout', self.out), ('stderr', self.err)):
+            with open(os.path.join(self.work, name), 'w') as f:
+                f.write(text)
+        if self.early:
+            self.end()
+        return 0, '%d\n' % self.PGID, ''
 
-    def poll(self):
-        return self.returncode
+    def end(self):
+        with open(os.path.join(self.work, 'rc'), 'w') as f:
+            f.write('%d\n' % self.rc)
 
-    def communicate(self, timeout=None):
-        if not self.finishes and not self.killed:
-            raise subprocess.TimeoutExpired('ibv_ud_pingpong', timeout)
-        self.returncode = -9 if self.killed else self.rc
-        return (self.out, self.err) if not self.killed else ('', '')
+    def killpg(self, pgid, sig):
+        self.killed.append((pgid, sig))
 
-    def kill(self):
-        self.killed = True
 
-    def wait(self):
-        self.returncode = -9
-        return self.returncode
+CURRENT = []  # the FakeServer of the running test
 
 
 @pytest.fixture
 def server(monkeypatch):
     FakeServer.started = []
+    installed = CURRENT
+    del installed[:]
 
-    def install(answer, finishes=True):
-        fake = FakeServer(answer, finishes)
-        monkeypatch.setattr(rdma_pingpong, 'SPAWN', fake)
+    def install(answer, finishes=True, early=False):
+        fake = FakeServer(answer, finishes, early)
+        monkeypatch.setattr(background, 'KILLPG', fake.killpg)
+        installed.append(fake)
         return fake
-    return install
+    yield install
+    for fake in installed:  # the module removed its work directory
+        assert fake.work is None or not os.path.exists(fake.work)
+
+
+def is_launcher(argv):
+    return len(argv) > 2 and argv[1] == '-c' and argv[2] == background.LAUNCHER
 
 
 def client_cmds(*answers):
@@ -74,8 +92,16 @@ def client_cmds(*answers):
 
     def answer(argv, **kwargs):
         calls.append(argv)
-        return queue.pop(0) if len(queue) > 1 else queue[0]
-    cmds = FakeCommands({lambda argv: argv[0] == 'timeout': answer})
+        out = queue.pop(0) if len(queue) > 1 else queue[0]
+        if out[0] == 0 and CURRENT and CURRENT[-1].finishes:
+            CURRENT[-1].end()  # the server ends with its client
+        return out
+
+    def launch(argv, **kwargs):
+        return CURRENT[-1](argv, **kwargs)
+
+    cmds = FakeCommands({lambda argv: argv[0] == 'timeout': answer,
+                         is_launcher: launch})
     return cmds, calls
 
 
@@ -121,19 +147,40 @@ def test_server_that_never_finishes_is_killed_and_reported(module_runner, rxe_tr
     fake = server((0, '', ''), finishes=False)
     cmds, calls = client_cmds(capture('ud-ok', 'client'))
     result = module_runner(rdma_pingpong, {'device': 'rxe0', 'timeout': 2}, commands=cmds)
-    assert result['failed'] and fake.killed
+    assert result['failed'] and fake.killed == [(FakeServer.PGID, signal.SIGKILL)]
     assert 'the server timed out after 2 s' in result['msg']
 
 
 def test_client_failure_names_the_fix(module_runner, rxe_tree, server, monkeypatch):
-    # the server gave up (exited) while the client could not connect: no endless retry
-    fake = server(capture('ud-noserver', 'client'))
-    fake.returncode = 1
+    # the server gave up (exited 1) while the client could not connect: no endless retry
+    server((1,) + capture('ud-noserver', 'client')[1:], early=True)
     cmds, calls = client_cmds(capture('ud-noserver', 'client'))
     result = module_runner(rdma_pingpong, {'device': 'rxe0'}, commands=cmds)
     assert result['failed'] and len(calls) == 1
     assert "the client exited 1 (Couldn't connect to 127.0.0.1:18517)" in result['msg']
     assert 'rendezvous port' in result['msg']
+
+
+def test_server_killed_when_the_client_fails(module_runner, rxe_tree, server, monkeypatch):
+    """A client that fails for good does not leave the server waiting: it is killed after a short grace."""
+    monkeypatch.setattr(rdma_pingpong, 'SERVER_GRACE', 0)
+    fake = server((0, '', ''), finishes=False)
+    cmds, calls = client_cmds(capture('ud-nodevice', 'client'))
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'timeout': 60}, commands=cmds)
+    assert result['failed'] and result['seconds'] < 10 and len(calls) == 1
+    assert fake.killed == [(FakeServer.PGID, signal.SIGKILL)]
+    assert 'the client exited' in result['msg'] and result['server']['rc'] == 124
+
+
+def test_server_started_detached_through_run_command(module_runner, rxe_tree, server):
+    """No subprocess of the module's own: the server's launcher is one run_command argument list."""
+    server(capture('ud-ok', 'server'))
+    cmds, calls = client_cmds(capture('ud-ok', 'client'))
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'timeout': 45}, commands=cmds)
+    assert not result.get('failed'), result
+    launches = [c for c in cmds.calls if is_launcher(c)]
+    assert len(launches) == 1 and launches[0][4] == '45' and list(launches[0][5:]) == result['server_cmd']
+    assert not hasattr(rdma_pingpong, 'subprocess')
 
 
 def test_missing_device_fails_before_starting_anything(module_runner, rxe_tree, server):
