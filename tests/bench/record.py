@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Write a benchmark's printed table into its section of docs/benchmarks.md.
 
-    tests/bench/record NAME COMMAND-LINE < table.txt
+    python3 tests/bench/record.py NAME COMMAND-LINE < table.txt
 
 The section of NAME lies between the lines `<!-- bench:NAME begin -->` and
 `<!-- bench:NAME end -->`; everything between them is replaced by a header
@@ -47,15 +46,15 @@ def replace_section(text, name, body):
 
 def main():
     if len(sys.argv) != 3:
-        raise SystemExit('usage: tests/bench/record NAME COMMAND-LINE < table')
+        raise SystemExit('usage: python3 tests/bench/record.py NAME COMMAND-LINE < table')
     name, cmdline = sys.argv[1], sys.argv[2]
     table = sys.stdin.read().strip('\n')
     body = 'Recorded %s by `%s` on %s.\n\n```\n%s\n```\n' % (
         datetime.date.today().isoformat(), cmdline, machine(), table)
     with open(DOC) as f:
-        text = f.read()
+        text = replace_section(f.read(), name, body)  # fails before the page is opened for writing
     with open(DOC, 'w') as f:
-        f.write(replace_section(text, name, body))
+        f.write(text)
     print('record: wrote the %s section of %s' % (name, os.path.normpath(DOC)))
 
 
