@@ -22,6 +22,7 @@ export PATH := $(BIN):$(PATH)
 
 MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
+INVENTORY_PLUGINS = $(sort $(basename $(notdir $(wildcard plugins/inventory/*.py))))
 
 .PHONY: venv host-deps test test-static test-vm test-matrix test-habits test-faults-vm unit sanity lint docs build changelog-lint
 
@@ -109,6 +110,11 @@ docs:
 	  echo "ansible-doc labkit.ebpf_rdma.$$m: ok"; done
 	@set -e; for r in $(ROLES); do \
 	  $(BIN)/ansible-doc -t role labkit.ebpf_rdma.$$r > /dev/null; echo "ansible-doc -t role labkit.ebpf_rdma.$$r: ok"; done
+	@set -e; for i in $(INVENTORY_PLUGINS); do \
+	  $(BIN)/ansible-doc -t inventory labkit.ebpf_rdma.$$i > $(OUT)/doc-inv-$$i.txt 2>$(OUT)/doc-inv-$$i.err || { cat $(OUT)/doc-inv-$$i.err; exit 1; }; \
+	  if [ -s $(OUT)/doc-inv-$$i.err ]; then echo "ansible-doc -t inventory $$i warned:"; cat $(OUT)/doc-inv-$$i.err; exit 1; fi; \
+	  grep -q '^EXAMPLES:' $(OUT)/doc-inv-$$i.txt || { echo "ansible-doc -t inventory $$i: EXAMPLES missing"; exit 1; }; \
+	  echo "ansible-doc -t inventory labkit.ebpf_rdma.$$i: ok"; done
 
 # Build the collection tarball, install it into an empty collections path and
 # check that the installed copy serves the same modules and roles.
