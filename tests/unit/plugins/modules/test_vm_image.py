@@ -14,7 +14,7 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import vm_image
 
-from conftest import FakeCommands, fixture_text
+from conftest import FakeCommands, fixture_text, hold_lock
 
 MIRROR = 'http://mirror.example.invalid/debian'
 
@@ -706,27 +706,6 @@ def test_a_build_records_checksums_and_its_stamp(module_runner, host, tmp_path, 
 
 
 # ---------------------------------------------------------------- lock, interrupted builds
-
-HOLDER = r'''
-import fcntl, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
-fcntl.flock(fd, fcntl.LOCK_EX)
-os.ftruncate(fd, 0)
-os.write(fd, b'%d\n' % os.getpid())
-sys.stdout.write('held\n')
-sys.stdout.flush()
-time.sleep(float(sys.argv[2]))
-'''
-
-
-def hold_lock(path, seconds):
-    """Another process holding the entry's lock (as a concurrent run does); returns it once it holds."""
-    import subprocess
-    import sys
-    proc = subprocess.Popen([sys.executable, '-c', HOLDER, path, str(seconds)], stdout=subprocess.PIPE)
-    assert proc.stdout.readline() == b'held\n'
-    return proc
-
 
 def tree_state(path):
     state = []
