@@ -21,16 +21,9 @@ import time
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-display = Display()
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.async_job import WAIT_ARGS
 
-ARGS = dict(
-    jid=dict(type='str', required=True),
-    timeout=dict(type='int', required=True),
-    interval=dict(type='int', default=15),
-    label=dict(type='str', default='job'),
-    next=dict(type='str', default=''),
-    stage_file=dict(type='path'),
-)
+display = Display()
 
 
 def duration(seconds):
@@ -48,7 +41,7 @@ def progress_line(host, label, elapsed, stage, interval, next_step):
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGS)
+    _VALID_ARGS = frozenset(WAIT_ARGS)
 
     # Replaced by unit tests.
     sleep = staticmethod(time.sleep)
@@ -56,7 +49,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        validation, args = self.validate_argument_spec(argument_spec=ARGS)
+        validation, args = self.validate_argument_spec(argument_spec=WAIT_ARGS)
         for key in ('timeout', 'interval'):
             if args[key] < 1:
                 result.update(failed=True, msg='%s must be at least 1 second, got %d: set it to the seconds to %s'

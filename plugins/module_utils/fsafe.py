@@ -368,27 +368,33 @@ def describe_holder(pid):
 
 
 @contextlib.contextmanager
-def lock(name, dir_fd=None, timeout=0, purpose='', shared=False, owner=None, on_wait=None, create=True, poll=0.2):
-    """Hold an ``fcntl.flock`` on the file ``name`` (below ``dir_fd`` when given) for the ``with`` block.
+def lock(name, dir_fd=None, timeout=0, purpose='', shared=False, owner=None, on_wait=None, create=True, poll=0.2,
+         mode=0o644):
+    """Hold an ``fcntl.flock`` on the file ``name`` (below ``dir_fd`` when given, else a path) for the ``with`` block.
 
     * exclusive by default; ``shared=True`` for readers (several at once);
     * the lock file is opened with ``O_NOFOLLOW`` and must be a regular file
-      with one link (a planted link or hard link is refused); a new one is
-      chowned to ``owner`` (uid, gid) so that the user's own runs can lock it;
-    * when held by another process, ``on_wait(message)`` is called once with a
-      message naming the holder (the pid it recorded), then the call waits up
-      to ``timeout`` seconds and raises :class:`LockTimeout` naming the holder;
+      with one link (a planted link or hard link is refused); a new one gets
+      ``mode`` and is chowned to ``owner`` (uid, gid) so that the user's own
+      runs can lock it;
+    * when held by another process, ``on_wait(message, holder)`` is called once
+      with a message naming the holder and the holder's recorded pid (None when
+      unknown), then the call waits up to ``timeout`` seconds and raises
+      :class:`LockTimeout` naming the holder;
     * ``create=False`` (check mode: write nothing) yields None when the lock file
       does not exist (nobody ever locked it, so nothing runs there).
 
     The holder's pid is written into the file while the lock is held
-    (exclusive locks only). Yields the number of seconds waited.
+    (exclusive locks only). The lock goes with the holder's process: the
+    kernel drops a ``flock`` when its file is closed, so a killed run leaves no
+    stale lock; the file stays (removing it would race). Yields the number of
+    seconds waited.
     """
     flags = (os.O_RDONLY if shared else os.O_RDWR) | O_NOFOLLOW | O_CLOEXEC
     if create:
         flags |= os.O_CREAT
     try:
-        fd = os.open(name, flags, 0o644, dir_fd=dir_fd)
+        fd = os.open(name, flags, mode, dir_fd=dir_fd)
     except OSError as e:
         if e.errno == errno.ENOENT and not create:
             yield None
@@ -404,12 +410,12 @@ def lock(name, dir_fd=None, timeout=0, purpose='', shared=False, owner=None, on_
                              'it (rm %s) and run again' % (name, kind, st.st_nlink, name))
         if create and owner is not None and st.st_uid != owner[0] and os.geteuid() == 0:
             os.fchown(fd, owner[0], owner[1])
-        mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        how = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         start = time.time()
         told = False
         while True:
             try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                fcntl.flock(fd, how | fcntl.LOCK_NB)
                 break
             except (IOError, OSError) as e:
                 if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
@@ -423,7 +429,7 @@ def lock(name, dir_fd=None, timeout=0, purpose='', shared=False, owner=None, on_
                                      int(waited), holder or '<pid>'), name, holder)
             if not told and on_wait is not None:
                 on_wait('waiting up to %d s for %s, locked by %s%s' % (
-                    timeout, name, describe_holder(holder), ' (%s)' % purpose if purpose else ''))
+                    timeout, name, describe_holder(holder), ' (%s)' % purpose if purpose else ''), holder)
                 told = True
             time.sleep(min(poll, max(timeout - waited, 0.01)))
         if not shared:

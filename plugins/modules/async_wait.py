@@ -123,6 +123,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.async_job import WAIT_ARGS
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import host_path, read_text
 
 # Programs a job may be running, most telling first, with what they mean.
@@ -197,15 +198,7 @@ def last_line(path):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            jid=dict(type='str', required=True),
-            timeout=dict(type='int', required=True),
-            interval=dict(type='int', default=15),
-            label=dict(type='str', default='job'),
-            next=dict(type='str', default=''),
-            stage_file=dict(type='path'),
-            async_dir=dict(type='path', default='~/.ansible_async'),
-        ),
+        argument_spec=dict(WAIT_ARGS, async_dir=dict(type='path', default='~/.ansible_async')),
         supports_check_mode=True,
     )
     p = module.params

@@ -286,8 +286,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     Action, apply_actions, plan_file, plan_run, read_text, run_checked, result_for, write_file_atomic)
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fsafe
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vmlock
 
 KVM_DEVICE = '/dev/kvm'
 
@@ -402,16 +402,21 @@ class VM(object):
     def locked(self):
         """Hold the per-VM lock (a second run waits up to lock_timeout, then fails naming the holder)."""
         path = self.lock_path()
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            os.makedirs(parent, 0o700)
 
-        def waiting(holder):
+        def waiting(_msg, holder):
             self.module.warn('waited for the run with pid %s, which held the lock of VM %s (%s)' % (holder, self.name, path))
         try:
-            with vmlock.flock(path, self.p['lock_timeout'], waiting):
+            with fsafe.lock(path, timeout=self.p['lock_timeout'], on_wait=waiting, poll=0.5, mode=0o600):
                 yield
-        except vmlock.LockHeld as e:
+        except fsafe.LockTimeout as e:
             self.module.fail_json(msg='another run (pid %s) holds the lock of VM %s (%s) and did not finish within '
                                       'lock_timeout=%d s; nothing was changed. Wait for it to end (or stop it: kill %s) '
                                       'and run again' % (e.holder, self.name, path, self.p['lock_timeout'], e.holder))
+        except fsafe.FsafeError as e:  # a lock file planted as a link: refused, nothing followed
+            self.module.fail_json(msg=str(e))
 
     # ------------------------------------------------------------ apply
     def run_action(self, action):

@@ -582,7 +582,8 @@ class Cache(object):
         check = self.module.check_mode
         return fsafe.lock('%s.lock' % entry, dir_fd=self.fd, timeout=self.module.params['lock_timeout'],
                           purpose='building or checking the image cache entry %s' % entry, shared=check,
-                          create=not check, owner=self.owner, on_wait=self.module.warn)
+                          create=not check, owner=self.owner,
+                          on_wait=lambda msg, _holder: self.module.warn(msg))
 
     def read_at(self, fd, name, where):
         try:

@@ -8,6 +8,8 @@
 * ``run_module(mod, args, commands=...)`` runs a module's ``main()`` with
   ``run_command`` answered from a table of argv -> (rc, stdout, stderr) and
   returns the result dict, with ``result['failed']`` set on fail_json.
+* ``hold_lock(path, seconds)`` is another process holding a ``flock`` on
+  ``path`` (as a concurrent run does), its pid recorded in the file.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,6 +18,7 @@ __metaclass__ = type
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -118,6 +121,26 @@ def run_module(mod, args, commands=None, check_mode=False, diff=False, monkeypat
     result = exited.value.result
     json.dumps(result)  # results must be JSON-serialisable
     return result
+
+
+HOLDER = r'''
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0)
+os.write(fd, b'%d\n' % os.getpid())
+sys.stdout.write('held\n')
+sys.stdout.flush()
+time.sleep(float(sys.argv[2]))
+'''
+
+
+def hold_lock(path, seconds):
+    """Another process holding an exclusive flock on ``path`` for ``seconds``; returned once it holds."""
+    proc = subprocess.Popen([sys.executable, '-c', HOLDER, path, str(seconds)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b'held\n'
+    proc.stdout.close()
+    return proc
 
 
 class FakeHost(object):

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 
-from conftest import FIXTURES, FakeCommands, fixture_text
+from conftest import FIXTURES, FakeCommands, FakeHost, fixture_text
 
 RDMA = '/usr/bin/rdma'
 SYSTEMCTL = '/usr/bin/systemctl'
@@ -38,11 +38,11 @@ def unit_link(unit):
     return None
 
 
-class FakeRdmaHost(object):
+class FakeRdmaHost(FakeHost):
     """The host tree (a copy of the captured sysfs, ``HOST_ROOT``) plus the fake tools."""
 
     def __init__(self, root, links=(('rxe0', 'ens3'), ('rxe1', 'dummy0'))):
-        self.root = str(root)
+        super(FakeRdmaHost, self).__init__(root)
         shutil.copytree(TREE, self.root)
         self.template = dict((e['ifname'], e) for e in json.loads(fixture_text('rdma/rdma-link-show-rxe0-rxe1.json')))
         self.table = []  # rdma -j link show entries, in creation order
@@ -66,24 +66,10 @@ class FakeRdmaHost(object):
             (MODPROBE, 'rdma_rxe'): self._modprobe,
         })
 
-    # ---- files
-    def path(self, p):
-        return os.path.join(self.root, p.lstrip('/'))
-
-    def exists(self, p):
-        return os.path.lexists(self.path(p))
-
-    def read(self, p):
-        with open(self.path(p)) as f:
-            return f.read()
-
+    # ---- files (path, exists, read from FakeHost)
     def write(self, p, text):
-        full = self.path(p)
-        if not os.path.isdir(os.path.dirname(full)):
-            os.makedirs(os.path.dirname(full))
-        with open(full, 'w') as f:
-            f.write(text)
-        os.chmod(full, 0o644)
+        super(FakeRdmaHost, self).write(p, text)
+        os.chmod(self.path(p), 0o644)
 
     def snapshot(self):
         """Every file (and symlink target) under /etc and /run/labkit, for "nothing was written" checks."""

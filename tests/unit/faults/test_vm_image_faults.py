@@ -14,10 +14,10 @@ import os
 
 import pytest
 
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import vm_image
 
-from conftest import FakeCommands, fixture_text
+from conftest import FakeCommands
+from fake_controller import debian_controller, root_for_user, tree_state
 
 MIRROR = 'http://mirror.example.invalid/debian'
 CHECKSUM = 'sha256:' + '0' * 64
@@ -26,47 +26,21 @@ CHECKSUM = 'sha256:' + '0' * 64
 @pytest.fixture
 def host(tmp_path, monkeypatch):
     """A Debian controller; the module plays root for the user who ran sudo (as with become)."""
-    root = tmp_path / 'host'
-    (root / 'etc/apt/sources.list.d').mkdir(parents=True)
-    (root / 'etc/apt/sources.list.d/debian.sources').write_text(fixture_text('qemu/debian.sources'))
-    (root / 'etc/os-release').write_text('ID=debian\n')
-    (root / 'proc/self').mkdir(parents=True)
-    (root / 'proc/self/mountinfo').write_text(fixture_text('mounts/mountinfo-bookworm-boot.txt'))
-    monkeypatch.setattr(common, 'HOST_ROOT', str(root))
-    monkeypatch.setattr(vm_image.platform, 'system', lambda: 'Linux')
-    monkeypatch.setattr(vm_image.platform, 'machine', lambda: 'x86_64')
-    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
-    user = 4242 if os.getuid() == 0 else os.getuid()  # as root: another user's cache, as with become
-    monkeypatch.setenv('SUDO_UID', str(user))
-    cache = tmp_path / 'cache'
-    (cache / 'images').mkdir(parents=True)
-    for d in (cache, cache / 'images'):
-        os.chmod(str(d), 0o755)
-        os.chown(str(d), user, -1)
-    (tmp_path / 'build').mkdir(mode=0o755)
+    root = debian_controller(tmp_path, monkeypatch)
+    root_for_user(tmp_path, monkeypatch)
     return root
-
-
-def cache_state(path):
-    state = []
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in sorted(dirnames + filenames):
-            st = os.lstat(os.path.join(dirpath, name))
-            state.append((os.path.relpath(os.path.join(dirpath, name), path), st.st_mode, st.st_uid,
-                          st.st_size, st.st_mtime_ns))
-    return state
 
 
 def run_fault(module_runner, tmp_path, kw, check_mode):
     a = dict(cache_dir=str(tmp_path / 'cache'), build_dir=str(tmp_path / 'build'), mirror=MIRROR,
              security_mirror='', apt_proxy='')
     a.update(kw)
-    before = cache_state(str(tmp_path / 'cache'))
+    before = tree_state(str(tmp_path / 'cache'))
     cmds = FakeCommands()
     res = module_runner(vm_image, a, commands=cmds, check_mode=check_mode)
     assert res.get('failed'), res
     assert cmds.calls == []
-    assert cache_state(str(tmp_path / 'cache')) == before
+    assert tree_state(str(tmp_path / 'cache')) == before
     assert os.listdir(str(tmp_path / 'build')) == []
     return res['msg']
 
@@ -159,12 +133,12 @@ def test_writable_parent_of_the_cache(module_runner, host, tmp_path, check_mode)
     os.chmod(str(shared / 'cache'), 0o755)
     os.chmod(str(shared / 'cache' / 'images'), 0o755)
     os.chmod(str(shared), 0o777)
-    before = cache_state(str(shared))
+    before = tree_state(str(shared))
     msg = run_fault(module_runner, tmp_path, {'cache_dir': str(shared / 'cache')}, check_mode)
     assert msg == ('%s is writable by its group or by everyone and not sticky (mode 0777, owner %s): another user '
                    'could swap the directories below it; chmod go-w %s or choose another cache_dir '
                    '(local_vm_cache_dir)' % (shared, vm_image.fsafe.user_name(os.getuid()), shared))
-    assert cache_state(str(shared)) == before
+    assert tree_state(str(shared)) == before
 
 
 @pytest.mark.parametrize('check_mode', [True, False], ids=['check', 'run'])

@@ -7,10 +7,13 @@ __metaclass__ = type
 import fcntl
 import os
 import stat
+import time
 
 import pytest
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fsafe
+
+from conftest import hold_lock
 
 
 def dirfd(path):
@@ -93,7 +96,7 @@ def test_lock_names_the_holder_and_times_out(tmp_path):
         assert open(path).read() == '%d\n' % os.getpid()
         told = []
         with pytest.raises(fsafe.LockTimeout) as e:
-            with fsafe.lock(path, timeout=0.3, purpose='testing', on_wait=told.append):
+            with fsafe.lock(path, timeout=0.3, purpose='testing', on_wait=lambda msg, pid: told.append(msg)):
                 pass
         assert e.value.holder == os.getpid()
         assert str(e.value).startswith('%s is locked by pid %d' % (path, os.getpid()))
@@ -103,6 +106,36 @@ def test_lock_names_the_holder_and_times_out(tmp_path):
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.close(fd)
     assert open(path).read() == ''
+
+
+def test_lock_tells_the_waiter_once_with_the_holders_pid(tmp_path, monkeypatch):
+    path = str(tmp_path / 'x.lock')
+    holder = fsafe.lock(path, mode=0o600)
+    holder.__enter__()
+    seen = []
+
+    def sleep(_s):
+        holder.__exit__(None, None, None)  # the first run ends while the second waits
+    monkeypatch.setattr(fsafe, 'time', type('Clock', (), dict(time=staticmethod(time.time), sleep=staticmethod(sleep))))
+    with fsafe.lock(path, timeout=60, on_wait=lambda msg, pid: seen.append((msg, pid))):
+        assert open(path).read() == '%d\n' % os.getpid()
+    me = fsafe.describe_holder(os.getpid())
+    assert me.startswith('pid %d' % os.getpid())
+    assert seen == [('waiting up to 60 s for %s, locked by %s' % (path, me), os.getpid())]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_a_holder_that_dies_leaves_no_stale_lock(tmp_path):
+    path = str(tmp_path / 'x.lock')
+    holder = hold_lock(path, 60)
+    with pytest.raises(fsafe.LockTimeout) as e:
+        with fsafe.lock(path, timeout=0):
+            pass
+    assert e.value.holder == holder.pid
+    holder.kill()  # SIGKILL: no cleanup of its own
+    holder.wait()
+    with fsafe.lock(path, timeout=0) as waited:
+        assert waited < 1 and open(path).read() == '%d\n' % os.getpid()
 
 
 def test_lock_without_create_writes_nothing(tmp_path):

@@ -7,13 +7,15 @@ __metaclass__ = type
 import json
 import os
 import signal
+import time
 
 import pytest
 
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fsafe
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import qemu_vm
 
-from conftest import FakeCommands, fixture_text
+from conftest import FakeCommands, fixture_text, hold_lock
 
 FAKE_PID = 4242
 
@@ -525,10 +527,10 @@ def test_the_vm_directory_carries_its_marker_from_the_start(module_runner, world
 
 def test_a_second_run_fails_naming_the_holder_of_the_vm_lock(module_runner, world):
     """Regression: no lock, two runs at once raced on ssh-keygen and qemu-img."""
-    from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vmlock
     lock = str(world.tmp / 'state' / '.devvm.lock')
     cmds = world.commands()
-    with vmlock.flock(lock, 0):
+    (world.tmp / 'state').mkdir()
+    with fsafe.lock(lock):
         res = module_runner(qemu_vm, world.args(lock_timeout=0), commands=cmds)
     assert res['failed'] and res['msg'] == (
         'another run (pid %d) holds the lock of VM devvm (%s) and did not finish within lock_timeout=0 s; nothing '
@@ -538,18 +540,49 @@ def test_a_second_run_fails_naming_the_holder_of_the_vm_lock(module_runner, worl
     assert res['running'] is True
 
 
-def test_a_second_run_waits_for_the_lock_with_a_message(tmp_path):
-    from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vmlock
-    path = str(tmp_path / '.devvm.lock')
-    seen = []
-    holder = vmlock.flock(path, 0)
+def test_a_second_run_waits_for_the_lock_with_a_warning(module_runner, world, monkeypatch):
+    from ansible.module_utils import basic
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
+    lock = str(world.tmp / 'state' / '.devvm.lock')
+    (world.tmp / 'state').mkdir()
+    holder = fsafe.lock(lock)
     holder.__enter__()
 
     def sleep(_s):
         holder.__exit__(None, None, None)  # the first run ends while the second waits
-    with vmlock.flock(path, 60, on_wait=seen.append, sleep=sleep):
-        assert open(path).read() == '%d\n' % os.getpid()
-    assert seen == [os.getpid()]
+    monkeypatch.setattr(fsafe, 'time', type('Clock', (), dict(time=staticmethod(time.time), sleep=staticmethod(sleep))))
+    res = module_runner(qemu_vm, world.args(), commands=world.commands())
+    assert res['running'] is True
+    assert warnings == ['waited for the run with pid %d, which held the lock of VM devvm (%s)' % (os.getpid(), lock)]
+
+
+def test_the_vm_lock_file_is_private_and_holds_no_pid_after_the_run(module_runner, world):
+    res = module_runner(qemu_vm, world.args(), commands=world.commands())
+    lock = world.tmp / 'state' / '.devvm.lock'
+    assert res['running'] is True and oct(os.stat(str(lock)).st_mode & 0o777) == oct(0o600)
+    assert lock.read_text() == ''
+
+
+def test_a_run_that_died_holding_the_lock_leaves_no_stale_lock(module_runner, world):
+    lock = str(world.tmp / 'state' / '.devvm.lock')
+    (world.tmp / 'state').mkdir()
+    hold_lock(lock, 0).wait()  # held, then its process ended: the file still names it
+    assert open(lock).read().strip().isdigit()
+    res = module_runner(qemu_vm, world.args(lock_timeout=0), commands=world.commands())
+    assert res['running'] is True
+
+
+def test_a_lock_file_planted_as_a_link_is_refused(module_runner, world):
+    lock = world.tmp / 'state' / '.devvm.lock'
+    (world.tmp / 'state').mkdir()
+    (world.tmp / 'elsewhere').write_text('keep')
+    lock.symlink_to(world.tmp / 'elsewhere')
+    cmds = world.commands()
+    res = module_runner(qemu_vm, world.args(), commands=cmds)
+    assert res['failed'] and res['msg'] == (
+        'the lock file %s is a symbolic link; remove it (rm %s) and run again' % (lock, lock))
+    assert cmds.calls == [] and not world.state.exists() and (world.tmp / 'elsewhere').read_text() == 'keep'
 
 
 def test_a_port_taken_between_check_and_start_names_the_port_and_the_fix(module_runner, world, monkeypatch):

@@ -10,11 +10,12 @@ import os
 
 import pytest
 
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import vm_image
 
-from conftest import FakeCommands, fixture_text
+from conftest import FakeCommands, fixture_text, hold_lock
+from fake_controller import OTHER_UID, debian_controller, tree_state
+from fake_controller import root_for_user as as_root_for_user
 
 MIRROR = 'http://mirror.example.invalid/debian'
 
@@ -22,21 +23,7 @@ MIRROR = 'http://mirror.example.invalid/debian'
 @pytest.fixture
 def host(tmp_path, monkeypatch):
     """A fake controller: Debian with the example.invalid sources; root on Linux x86_64."""
-    root = tmp_path / 'host'
-    (root / 'etc/apt/sources.list.d').mkdir(parents=True)
-    (root / 'etc/apt/sources.list.d/debian.sources').write_text(fixture_text('qemu/debian.sources'))
-    (root / 'etc/os-release').write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n')
-    (root / 'proc/self').mkdir(parents=True)
-    (root / 'proc/self/mountinfo').write_text(fixture_text('mounts/mountinfo-bookworm-boot.txt'))
-    monkeypatch.setattr(common, 'HOST_ROOT', str(root))
-    monkeypatch.setattr(vm_image.platform, 'system', lambda: 'Linux')
-    monkeypatch.setattr(vm_image.platform, 'machine', lambda: 'x86_64')
-    monkeypatch.setattr(vm_image, 'effective_uid', os.getuid)
-    # a build 'as root' (effective_uid 0 below) works for the user who ran sudo, as with become
-    monkeypatch.setenv('SUDO_UID', str(os.getuid()))
-    monkeypatch.delenv('http_proxy', raising=False)
-    monkeypatch.delenv('HTTP_PROXY', raising=False)
-    return root
+    return debian_controller(tmp_path, monkeypatch)
 
 
 def args(tmp_path, **kw):
@@ -517,26 +504,9 @@ def test_bad_bake_trees_fail_before_anything(module_runner, host, tmp_path, tree
 
 # ---------------------------------------------------------------- trust (issue 15): root builds for a user
 
-OTHER_UID = 4242
-
-
 @pytest.fixture
 def root_for_user(host, tmp_path, monkeypatch):
-    """The module runs as root (become) for a user who owns the cache: returns that user's uid.
-
-    As root (here) the cache belongs to another uid; as a plain user the test
-    plays root (effective_uid 0) for itself (SUDO_UID = its own uid).
-    """
-    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
-    user = OTHER_UID if os.getuid() == 0 else os.getuid()
-    monkeypatch.setenv('SUDO_UID', str(user))
-    cache = tmp_path / 'cache'
-    (cache / 'images').mkdir(parents=True)
-    for d in (cache, cache / 'images'):
-        os.chmod(str(d), 0o755)
-        os.chown(str(d), user, -1)
-    (tmp_path / 'build').mkdir(mode=0o755)
-    return user
+    return as_root_for_user(tmp_path, monkeypatch)
 
 
 def root_args(tmp_path, **kw):
@@ -706,36 +676,6 @@ def test_a_build_records_checksums_and_its_stamp(module_runner, host, tmp_path, 
 
 
 # ---------------------------------------------------------------- lock, interrupted builds
-
-HOLDER = r'''
-import fcntl, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
-fcntl.flock(fd, fcntl.LOCK_EX)
-os.ftruncate(fd, 0)
-os.write(fd, b'%d\n' % os.getpid())
-sys.stdout.write('held\n')
-sys.stdout.flush()
-time.sleep(float(sys.argv[2]))
-'''
-
-
-def hold_lock(path, seconds):
-    """Another process holding the entry's lock (as a concurrent run does); returns it once it holds."""
-    import subprocess
-    import sys
-    proc = subprocess.Popen([sys.executable, '-c', HOLDER, path, str(seconds)], stdout=subprocess.PIPE)
-    assert proc.stdout.readline() == b'held\n'
-    return proc
-
-
-def tree_state(path):
-    state = []
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in sorted(dirnames + filenames):
-            st = os.lstat(os.path.join(dirpath, name))
-            state.append((os.path.relpath(os.path.join(dirpath, name), path), st.st_mode, st.st_size, st.st_mtime_ns))
-    return sorted(state)
-
 
 def test_a_second_run_fails_naming_the_holder_and_writes_nothing(module_runner, host, tmp_path, monkeypatch):
     monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
