@@ -59,3 +59,16 @@ def test_image_build_and_boot_are_waited_for_with_progress():
         assert args.get('label') and args.get('next') and args.get('timeout'), t['name']
     started = [t for t in tasks if t.get('poll') == 0]
     assert len(started) == 2 and all('async' in t for t in started)
+
+
+def test_starting_a_background_job_reports_no_change_of_its_own():
+    """A ``poll: 0`` task always reports changed; its wait reports what really changed.
+
+    Without ``changed_when: false`` the boot-to-SSH wait made every re-run of a
+    running VM report a change (Molecule's idempotence step failed on it).
+    """
+    found = ['%s: %s' % (os.path.relpath(path, ROOT), task.get('name'))
+             for path in FILES for task in tasks_of(load(path))
+             if task.get('poll') == 0 and task.get('changed_when') is not False]
+    assert not found, 'a background job started with poll: 0 needs changed_when: false ' \
+        '(the async_wait that follows reports the change): %s' % found
