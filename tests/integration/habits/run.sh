@@ -14,7 +14,11 @@
 #      (ControlPersist) is the configured one, and so is a new connection's;
 #   3. with rxe0 deleted, preflight.yml fails naming devvm both without and
 #      with `-l devvm`, and writes its report both times;
-#   4. dev-vm.yml restores rxe0, and preflight with `-l devvm` then passes.
+#   4. dev-vm.yml restores rxe0, and preflight with `-l devvm` then passes;
+#   5. test.yml with default variables on a project without ./integration (a
+#      copy of the fixture project without that tree) passes, saying that no
+#      separate integration suite was found, and a misnamed suite fails before
+#      the build naming the variable.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export ANSIBLE_CONFIG=$PWD/ansible.cfg ANSIBLE_COLLECTIONS_PATH=$PWD/collections
@@ -59,6 +63,19 @@ check "dev-vm.yml re-run passed" '[ "$rc" = 0 ]'
 check "dev-vm.yml printed no FAILED line" '! grep -q FAILED "$OUT/dev-vm.log"'
 run "$OUT/preflight-ready.log" "$BIN/ansible-playbook" "${PREFLIGHT[@]}" -l "$HOST" -e "labkit_report_dir=$OUT/ready"
 check "preflight with -l $HOST passes on the restored host (rc=$rc)" '[ "$rc" = 0 ] && ready_is "$OUT/ready/preflight.json" "$HOST" true'
+
+echo "== 5. a project without ./integration, default variables"
+NOINT=$OUT/no-integration
+mkdir -p "$NOINT"
+(cd tests/fixtures/rdma-ebpf-project && tar --exclude=./integration --exclude=./bin -cf - .) | (cd "$NOINT" && tar -xf -)
+run "$OUT/test-nointegration.log" "$BIN/ansible-playbook" playbooks/test.yml -l "$HOST" \
+  -e "project_build_src=$NOINT" -e project_build_name=habits-nointegration
+check "test.yml passes on a project without ./integration (rc=$rc)" '[ "$rc" = 0 ]'
+check "it says no separate integration suite was found" 'grep -q "no separate integration suite was found" "$OUT/test-nointegration.log"'
+run "$OUT/test-badsuite.log" "$BIN/ansible-playbook" playbooks/test.yml -l "$HOST" \
+  -e "project_build_src=$NOINT" -e project_build_name=habits-nointegration -e 'project_test_only=[integration]'
+check "a suite the project lacks fails before the build, naming project_test_only (rc=$rc)" \
+  '[ "$rc" -ne 0 ] && grep -q project_test_only "$OUT/test-badsuite.log" && ! grep -q "go generate" "$OUT/test-badsuite.log"'
 
 echo "$passes passed, $failures failed"
 [ "$failures" = 0 ]
