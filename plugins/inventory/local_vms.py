@@ -86,7 +86,9 @@ from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 from ansible.utils.display import Display
 
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import ssh_access
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vm_base
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vm_instance
 
 display = Display()
 
@@ -95,7 +97,7 @@ HOST_VARS = ('ansible_host', 'ansible_port', 'ansible_user', 'ansible_ssh_privat
 
 
 def default_state_dir(environ):
-    return os.path.join(q.user_state_root(environ), 'vms')
+    return os.path.join(vm_base.user_state_root(environ), 'vms')
 
 
 def _read(path):
@@ -108,7 +110,7 @@ def _read(path):
 
 def qemu_runs(pidfile, proc='/proc'):
     """True when the pidfile names a live process that is this VM's QEMU (checked in /proc when there is one)."""
-    pid = q.parse_pidfile(_read(pidfile))
+    pid = vm_instance.parse_pidfile(_read(pidfile))
     if pid is None:
         return False
     try:
@@ -124,7 +126,7 @@ def qemu_runs(pidfile, proc='/proc'):
             raw = f.read()
     except (IOError, OSError):
         return False
-    return q.cmdline_is_vm(q.split_proc_cmdline(raw), pidfile)
+    return vm_instance.cmdline_is_vm(vm_instance.split_proc_cmdline(raw), pidfile)
 
 
 def read_vm(vm_dir, runs=qemu_runs):
@@ -136,8 +138,8 @@ def read_vm(vm_dir, runs=qemu_runs):
         saved = None
     if not isinstance(saved, dict) or not saved.get('ssh_port'):
         return None
-    conn = q.connection_vars(name, int(saved['ssh_port']), os.path.join(vm_dir, 'id_ed25519'),
-                             os.path.join(vm_dir, 'known_hosts'))
+    conn = ssh_access.connection_vars(name, int(saved['ssh_port']), os.path.join(vm_dir, 'id_ed25519'),
+                                      os.path.join(vm_dir, 'known_hosts'))
     running = bool(runs(os.path.join(vm_dir, 'qemu.pid')))
     host_vars = dict((k, conn[k]) for k in HOST_VARS)
     host_vars.update(labkit_vm_running=running, labkit_vm_state_dir=vm_dir,

@@ -216,27 +216,6 @@ def run_checked(module, argv, what=None, hint=None, data=None, environ_update=No
     return out, err
 
 
-def kernel_release():
-    """The running kernel release, as ``uname -r`` prints it."""
-    return os.uname()[2]
-
-
-def kernel_version_tuple(release):
-    """``'6.1.0-50-amd64'`` -> ``(6, 1, 0)``; unknown parts become 0."""
-    head = release.split('-', 1)[0].split('+', 1)[0]
-    parts = []
-    for piece in head.split('.')[:3]:
-        digits = ''
-        for ch in piece:
-            if not ch.isdigit():
-                break
-            digits += ch
-        parts.append(int(digits) if digits else 0)
-    while len(parts) < 3:
-        parts.append(0)
-    return tuple(parts)
-
-
 def result_for(module, actions, **extra):
     """Build the standard result: ``changed``, ``actions`` and (with --diff) ``diff``."""
     result = dict(changed=bool(actions), actions=describe(actions))

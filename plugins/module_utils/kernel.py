@@ -9,8 +9,9 @@ Kernel config (``/proc/config.gz``, ``/boot/config-<release>``), symbol
 lists (``/proc/kallsyms``, tracefs ``available_filter_functions``: both are
 large, so :func:`lines_naming` cuts them down at C speed to the lines that
 contain a requested name and :func:`find_symbols` parses only those), the lockdown file, where tracefs is (over the mount list that
-``mounts.parse_mountinfo`` returns), ``bpftool`` JSON output, package-manager output about
-headers packages, and kernel release ordering.
+``mounts.parse_mountinfo`` returns), ``bpftool`` JSON output, kernel release
+and version parsing and ordering (:func:`version_tuple` is the one version
+parser), and the running release (:func:`kernel_release`, ``uname -r``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,6 +21,7 @@ __metaclass__ = type
 import gzip
 import io
 import json
+import os
 import re
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.distro import kernel_flavour
@@ -69,19 +71,36 @@ BPFTOOL_FEATURE_VERSIONS = (
 # --------------------------------------------------------------------------
 # kernel releases
 
+def version_tuple(version):
+    """The one version parser: ``'6.1.0-50-amd64'`` -> ``(6, 1, 0)``, ``'v7.1.0'`` -> ``(7, 1, 0)``, ``'7.5'`` -> ``(7, 5, 0)``.
+
+    The first three dot-separated numbers of a kernel release or a tool
+    version (a missing part is 0); None when it does not start with a number.
+    """
+    if not version:
+        return None
+    m = re.match(r'^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?', version.strip())
+    if not m:
+        return None
+    return tuple(int(p or 0) for p in m.groups())
+
+
+def kernel_release():
+    """The running kernel release, as ``uname -r`` prints it."""
+    return os.uname()[2]
+
+
 def release_sort_key(release):
     """Sort key for kernel releases: numbers first, so '6.1.0-50' > '6.1.0-47' > '5.10.0-30'.
 
     Works for Debian (``6.1.0-50-amd64``, ``6.12.41+deb13-amd64``), Ubuntu
     (``6.8.0-31-generic``) and Fedora (``6.8.5-301.fc40.x86_64``) releases.
     """
-    numbers = [int(n) for n in re.findall(r'\d+', release.split('-', 2)[0])]
-    while len(numbers) < 3:
-        numbers.append(0)
+    numbers = version_tuple(release) or (0, 0, 0)
     rest = release.split('-', 1)[1] if '-' in release else ''
     m = re.match(r'^(\d+)', rest)
     abi = int(m.group(1)) if m else -1
-    return (tuple(numbers[:3]), abi, release)
+    return (numbers, abi, release)
 
 
 def same_flavour_newer(running, candidates):
@@ -287,16 +306,6 @@ def find_symbols(lines, names, kind='kallsyms'):
 # --------------------------------------------------------------------------
 # bpftool
 
-def version_tuple(version):
-    """``'v7.1.0'`` / ``'7.5.0'`` -> ``(7, 1, 0)``; None when not a version."""
-    if not version:
-        return None
-    m = re.match(r'^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?', version.strip())
-    if not m:
-        return None
-    return tuple(int(p or 0) for p in m.groups())
-
-
 def parse_bpftool_version(json_text=None, text=None):
     """``bpftool -j version`` (preferred) or ``bpftool version`` -> dict.
 
@@ -390,104 +399,6 @@ def _strip_have(key, suffix):
     if key.endswith(suffix):
         key = key[:-len(suffix)]
     return key
-
-
-# --------------------------------------------------------------------------
-# headers packages (apt / dnf output)
-
-def parse_apt_policy(text):
-    """``apt-cache policy PKG`` -> ``{'installed': ver|None, 'candidate': ver|None}``.
-
-    apt prints nothing (exit 0) for a package it does not know: both None.
-    """
-    result = {'installed': None, 'candidate': None}
-    for line in (text or '').splitlines():
-        line = line.strip()
-        for key in ('installed', 'candidate'):
-            prefix = key.capitalize() + ':'
-            if line.startswith(prefix):
-                value = line[len(prefix):].strip()
-                result[key] = None if value in ('(none)', '') else value
-    return result
-
-
-def parse_apt_search_names(text):
-    """``apt-cache search --names-only REGEX`` -> package names, in output order."""
-    names = []
-    for line in (text or '').splitlines():
-        name = line.split(' - ', 1)[0].strip()
-        if name and ' ' not in name:
-            names.append(name)
-    return names
-
-
-def parse_apt_simulated_removals(text):
-    """``apt-get -s remove PKG`` -> names of the packages apt would remove (``Remv`` lines)."""
-    removed = []
-    for line in (text or '').splitlines():
-        if line.startswith('Remv '):
-            removed.append(line.split()[1])
-    return removed
-
-
-def versioned_headers(names, prefix='linux-headers-'):
-    """Keep headers packages for one real kernel release; return ``{package: release}``.
-
-    Drops meta-packages (``linux-headers-amd64``, and ``linux-headers-6.12-amd64``
-    which bookworm-security carries for its 6.12 kernels), the ``-common``
-    packages and Ubuntu's flavourless ``linux-headers-6.8.0-31``.
-    """
-    result = {}
-    for name in names:
-        if not name.startswith(prefix):
-            continue
-        release = name[len(prefix):]
-        if not re.match(r'^\d+\.\d+\.\d+', release):
-            continue  # meta-packages: linux-headers-amd64, linux-headers-6.12-amd64
-        flavour = kernel_flavour(release)
-        if not flavour or flavour.startswith('common'):
-            continue
-        result[name] = release
-    return result
-
-
-def parse_dnf_list(text, name='kernel-devel'):
-    """``dnf list --available --showduplicates kernel-devel`` -> ``{package-spec: release}``.
-
-    Lines look like ``kernel-devel.x86_64  6.8.5-301.fc40  updates``; the
-    release ``uname -r`` would print is ``6.8.5-301.fc40.x86_64``.
-    """
-    result = {}
-    for line in (text or '').splitlines():
-        fields = line.split()
-        if len(fields) < 2 or not fields[0].startswith(name + '.'):
-            continue
-        arch = fields[0][len(name) + 1:]
-        version = fields[1].split(':', 1)[-1]
-        if not version[:1].isdigit():
-            continue
-        release = '%s.%s' % (version, arch)
-        result['%s-%s' % (name, release)] = release
-    return result
-
-
-def newest_first(packages, flavour=None, limit=None, series_of=None):
-    """``{package: release}`` -> package names newest first, optionally one flavour only.
-
-    With ``series_of`` (a kernel release), packages of the same major.minor
-    series come first (``6.1.0-56`` before a backported ``6.12.117``), each
-    group newest first.
-    """
-    series = release_sort_key(series_of)[0][:2] if series_of else None
-    items = []
-    for pkg, rel in packages.items():
-        if flavour is not None and kernel_flavour(rel) != flavour:
-            continue
-        key = release_sort_key(rel)
-        items.append((series is not None and key[0][:2] == series, key, pkg))
-    items.sort(reverse=True)
-    names = [pkg for _same, _key, pkg in items]
-    return names[:limit] if limit else names
 
 
 # --------------------------------------------------------------------------

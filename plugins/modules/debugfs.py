@@ -178,7 +178,6 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     Action,
     apply_actions,
     host_path,
-    kernel_release,
     read_text,
     result_for,
 )
@@ -196,7 +195,7 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.mounts import (
     parse_mountinfo,
     systemd_mount_unit_name,
 )
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.kernel import parse_lockdown
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.kernel import kernel_release, parse_lockdown
 
 FSTAB = '/etc/fstab'
 UNIT_DIRS = ('/lib/systemd/system', '/usr/lib/systemd/system')

@@ -324,8 +324,8 @@ def gather_bpftool(module, probe):
 
 
 def gather(module, params):
-    release = common.kernel_release()
-    version = common.kernel_version_tuple(release)
+    release = kernel.kernel_release()
+    version = kernel.version_tuple(release)
     facts = {
         'kernel_release': release,
         'kernel_version': '.'.join(str(part) for part in version),

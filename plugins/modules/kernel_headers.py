@@ -151,6 +151,7 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import Action
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import distro
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import kernel
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import pkg_mgr
 
 APT_ENV = {'DEBIAN_FRONTEND': 'noninteractive'}
 SHOW_AVAILABLE = 5
@@ -233,26 +234,26 @@ class Apt(object):
         self.lock_timeout = lock_timeout
         self.apt_cache = module.get_bin_path('apt-cache', required=True)
         self._packages = None
-        self.running = common.kernel_release()
+        self.running = kernel.kernel_release()
 
     def query(self, package):
         rc, out, err = self.module.run_command([self.apt_cache, 'policy', package], environ_update=APT_ENV)
         if rc != 0:
             self.module.fail_json(msg='apt-cache policy %s failed (exit %d): %s' % (package, rc, (err or out).strip()),
                                   rc=rc, stdout=out, stderr=err)
-        policy = kernel.parse_apt_policy(out)
+        policy = pkg_mgr.parse_apt_policy(out)
         return {'installed': policy['installed'] is not None, 'candidate': policy['candidate'] is not None}
 
     def _search(self, prefix):
         if self._packages is None:
             rc, out, err = self.module.run_command([self.apt_cache, 'search', '--names-only', '^%s' % prefix],
                                                    environ_update=APT_ENV)
-            names = kernel.parse_apt_search_names(out) if rc == 0 else []
-            self._packages = kernel.versioned_headers(names, prefix)
+            names = pkg_mgr.parse_apt_search_names(out) if rc == 0 else []
+            self._packages = pkg_mgr.versioned_headers(names, prefix)
         return self._packages
 
     def available(self, prefix, flavour, installed):
-        return kernel.newest_first(self._search(prefix), flavour=flavour, series_of=self.running)
+        return pkg_mgr.newest_first(self._search(prefix), flavour=flavour, series_of=self.running)
 
     def all_flavours(self, prefix):
         return sorted(set(distro.kernel_flavour(r) for r in self._search(prefix).values()))
@@ -269,7 +270,7 @@ class Apt(object):
         if rc != 0:
             self.module.fail_json(msg='cannot remove %s: apt-get -s remove failed (exit %d): %s'
                                   % (package, rc, (err or out).strip()), rc=rc, stdout=out, stderr=err)
-        extra = [p for p in kernel.parse_apt_simulated_removals(out) if p != package]
+        extra = [p for p in pkg_mgr.parse_apt_simulated_removals(out) if p != package]
         if extra:
             self.module.fail_json(
                 msg='removing %s would also remove %s (they depend on it); state=absent removes exactly one '
@@ -313,7 +314,7 @@ class Dnf(object):
         rc, out, err = self.module.run_command([self.dnf, 'list', '--available', '--showduplicates', name])
         if rc != 0:
             return []
-        return kernel.newest_first(kernel.parse_dnf_list(out, name))
+        return pkg_mgr.newest_first(pkg_mgr.parse_dnf_list(out, name))
 
     def all_flavours(self, prefix):
         return []
@@ -422,7 +423,7 @@ def main():
                              'lock; set 0 (fail at once) or more (labkit_apt_lock_timeout in the roles, default 300)'
                              % module.params['lock_timeout'])
 
-    release = common.kernel_release()
+    release = kernel.kernel_release()
     os_release = read_os_release()
     family = distro.distro_family(os_release)
     distro_name = distro.describe_distro(os_release)

@@ -254,13 +254,12 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     Action,
     apply_actions,
     host_path,
-    kernel_release,
-    kernel_version_tuple,
     plan_file,
     plan_remove_file,
     read_text,
     result_for,
 )
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.kernel import kernel_release, version_tuple
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.limits import (
     UNLIMITED,
     LimitError,
@@ -519,7 +518,7 @@ def main():
         login_limit=login_limit,
         service_limit=service_limit,
         restart_needed=stale,
-        bpf_memory_accounting='memcg' if kernel_version_tuple(release) >= (5, 11, 0) else 'rlimit',
+        bpf_memory_accounting='memcg' if version_tuple(release) >= (5, 11, 0) else 'rlimit',
     )
     if login_limit is None:
         extra['login_limit_reason'] = reason

@@ -287,7 +287,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     Action, apply_actions, plan_file, plan_run, read_text, run_checked, result_for, write_file_atomic)
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fsafe
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu_argv
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import ssh_access
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vm_base
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vm_instance
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vm_seed
 
 KVM_DEVICE = '/dev/kvm'
 
@@ -319,7 +323,7 @@ def process_argv(module, pid):
     except (IOError, OSError):
         raw = None
     if raw is not None:
-        return q.split_proc_cmdline(raw)
+        return vm_instance.split_proc_cmdline(raw)
     if os.path.isdir('/proc/self'):
         return []
     ps = module.get_bin_path('ps')
@@ -334,8 +338,8 @@ class VM(object):
         self.module = module
         self.p = module.params
         self.name = self.p['name']
-        self.dir = self.p['state_dir'] or os.path.join(q.user_state_root(os.environ), 'vms', self.name)
-        self.cache_dir = self.p['cache_dir'] or q.user_cache_root(os.environ)
+        self.dir = self.p['state_dir'] or os.path.join(vm_base.user_state_root(os.environ), 'vms', self.name)
+        self.cache_dir = self.p['cache_dir'] or vm_base.user_cache_root(os.environ)
 
         def j(name):
             return os.path.join(self.dir, name)
@@ -359,10 +363,10 @@ class VM(object):
     # ------------------------------------------------------------ reads
     def running_pid(self):
         """PID of this VM's QEMU, verified against its command line; None when not running."""
-        pid = q.parse_pidfile(read_text(self.pidfile))
+        pid = vm_instance.parse_pidfile(read_text(self.pidfile))
         if pid is None or not pid_alive(pid):
             return None
-        if not q.cmdline_is_vm(process_argv(self.module, pid), self.pidfile):
+        if not vm_instance.cmdline_is_vm(process_argv(self.module, pid), self.pidfile):
             return None
         return pid
 
@@ -388,7 +392,7 @@ class VM(object):
                     '(local_vm_state_dir); remove it by hand if it is yours to remove: rm -- %s'
                     % (self.dir, what, self.name, self.dir))
         entries = sorted(os.listdir(self.dir))
-        if not entries or q.record_names_vm(self.saved(), self.name, self.pidfile):
+        if not entries or vm_instance.record_names_vm(self.saved(), self.name, self.pidfile):
             return None
         shown = ', '.join(entries[:8]) + (', ...' if len(entries) > 8 else '')
         return ('state_dir %s is not the directory of VM %s: it has no vm.json naming %s (it holds %s); nothing '
@@ -473,7 +477,7 @@ class VM(object):
     def wait_exit(self, pid, seconds):
         deadline = time.time() + seconds
         while time.time() < deadline:
-            if not pid_alive(pid) or not q.cmdline_is_vm(process_argv(self.module, pid), self.pidfile):
+            if not pid_alive(pid) or not vm_instance.cmdline_is_vm(process_argv(self.module, pid), self.pidfile):
                 return True
             time.sleep(0.5)
         return False
@@ -482,12 +486,12 @@ class VM(object):
         if graceful and self.qmp_powerdown() and self.wait_exit(pid, self.p['stop_timeout']):
             return 'powered off'
         # re-verify right before signalling: the pid must still be this VM's QEMU
-        if not q.cmdline_is_vm(process_argv(self.module, pid), self.pidfile):
+        if not vm_instance.cmdline_is_vm(process_argv(self.module, pid), self.pidfile):
             return 'exited'
         os.kill(pid, signal.SIGTERM)
         if self.wait_exit(pid, 15):
             return 'terminated'
-        if q.cmdline_is_vm(process_argv(self.module, pid), self.pidfile):
+        if vm_instance.cmdline_is_vm(process_argv(self.module, pid), self.pidfile):
             os.kill(pid, signal.SIGKILL)
             self.wait_exit(pid, 10)
         return 'killed'
@@ -495,7 +499,7 @@ class VM(object):
     # ------------------------------------------------------------ accelerator
     def qemu_version(self, qemu):
         rc, out, _err = self.module.run_command([qemu, '--version'])
-        return q.parse_qemu_version(out) if rc == 0 else None
+        return qemu_argv.parse_qemu_version(out) if rc == 0 else None
 
     def probe_kvm(self, qemu, arch, kernel):
         """Return (usable, reason); usable is None when KVM is absent or inaccessible."""
@@ -504,7 +508,7 @@ class VM(object):
         if not os.access(KVM_DEVICE, os.R_OK | os.W_OK):
             return None, 'no read/write access to /dev/kvm (add the user to the kvm group)'
         cache_file = os.path.join(self.cache_dir, 'accel-probe.json')
-        key = q.probe_cache_key(platform.node(), os.uname()[2], self.qemu_version(qemu), arch)
+        key = qemu_argv.probe_cache_key(platform.node(), os.uname()[2], self.qemu_version(qemu), arch)
         try:
             verdicts = json.loads(read_text(cache_file) or '{}')
         except ValueError:
@@ -524,9 +528,9 @@ class VM(object):
         log = os.path.join(self.dir, 'kvm-probe.log')
         if os.path.exists(log):
             os.unlink(log)
-        argv = [timeout, '-s', 'KILL', str(self.p['probe_timeout'])] + q.probe_argv(qemu, arch, kernel, log)
+        argv = [timeout, '-s', 'KILL', str(self.p['probe_timeout'])] + qemu_argv.probe_argv(qemu, arch, kernel, log)
         rc, _out, err = self.module.run_command(argv)
-        ok, reason = q.probe_verdict(read_text(log, ''), rc, err, rc in (124, 137, -9))
+        ok, reason = qemu_argv.probe_verdict(read_text(log, ''), rc, err, rc in (124, 137, -9))
         verdicts[key] = {'ok': ok, 'reason': reason, 'when': time.strftime('%Y-%m-%d %H:%M:%S')}
         write_file_atomic(self.module, cache_file, json.dumps(verdicts, indent=2, sort_keys=True) + '\n', 0o644)
         return ok, reason
@@ -534,7 +538,7 @@ class VM(object):
     def choose_accel(self, qemu, arch, kernel):
         requested = self.p['accel']
         system = platform.system()
-        host_arch = q.debarch_for_machine(platform.machine())
+        host_arch = vm_base.debarch_for_machine(platform.machine())
         kvm_ok = kvm_reason = None
         hvf = False
         if requested == 'auto' and host_arch == arch:
@@ -545,22 +549,22 @@ class VM(object):
                 if sysctl:
                     rc, out, _err = self.module.run_command([sysctl, '-n', 'kern.hv_support'])
                     hvf = rc == 0 and out.strip() == '1'
-        return q.choose_accel(requested, system, host_arch, arch, kvm_ok, kvm_reason, hvf)
+        return qemu_argv.choose_accel(requested, system, host_arch, arch, kvm_ok, kvm_reason, hvf)
 
     # ------------------------------------------------------------ firmware boot
     def firmware_files(self, qemu, arch, firmware):
         """``(code, vars template)`` for a UEFI boot; fails naming the package when there is none."""
         if firmware != 'uefi':
             return None
-        share = q.qemu_share_dirs(os.path.realpath(qemu) if qemu else None)
-        found = q.find_firmware(arch, share, os.path.exists)
+        share = qemu_argv.qemu_share_dirs(os.path.realpath(qemu) if qemu else None)
+        found = qemu_argv.find_firmware(arch, share, os.path.exists)
         if not found:
-            self.module.fail_json(msg=q.firmware_missing_message(arch, platform.system(), share))
+            self.module.fail_json(msg=qemu_argv.firmware_missing_message(arch, platform.system(), share))
         return found
 
     def seed_tool(self):
         """``(tool, path, mcopy)`` of the first program that can write the seed; fails with the install hint."""
-        for tool, _pkg in q.SEED_TOOLS:
+        for tool, _pkg in vm_seed.SEED_TOOLS:
             if tool == 'hdiutil' and platform.system() != 'Darwin':
                 continue
             path = self.module.get_bin_path(tool, opt_dirs=['/usr/sbin', '/sbin'])
@@ -578,9 +582,9 @@ class VM(object):
 
     def plan_seed(self, hostname, apt_sources, apt_conf):
         """The seed's files (user-data, meta-data) as file actions, and whether the image must be (re)written."""
-        user_data = q.seed_user_data(hostname, read_text(self.key + '.pub', ''), read_text(self.host_key, ''),
-                                     read_text(self.host_key + '.pub', ''), apt_sources, apt_conf)
-        meta_data = q.seed_meta_data(q.seed_instance_id(self.name, user_data), hostname)
+        user_data = vm_seed.seed_user_data(hostname, read_text(self.key + '.pub', ''), read_text(self.host_key, ''),
+                                           read_text(self.host_key + '.pub', ''), apt_sources, apt_conf)
+        meta_data = vm_seed.seed_meta_data(vm_seed.seed_instance_id(self.name, user_data), hostname)
         actions = [a for a in (
             plan_file(os.path.join(self.seed_dir, 'user-data'), user_data, 0o600,
                       'write the seed user-data of %s (identity, apt settings)' % self.name),
@@ -595,7 +599,7 @@ class VM(object):
         if os.path.exists(tmp):
             os.unlink(tmp)
         files = [os.path.join(self.seed_dir, n) for n in ('user-data', 'meta-data')]
-        for argv in q.seed_argvs(tool, path, tmp, files, mcopy):
+        for argv in vm_seed.seed_argvs(tool, path, tmp, files, mcopy):
             run_checked(self.module, argv, what='writing the NoCloud seed of %s with %s' % (self.name, tool))
         os.chmod(tmp, 0o600)
         os.rename(tmp, self.seed)
@@ -603,13 +607,13 @@ class VM(object):
 
     # ------------------------------------------------------------ files for the user
     def plan_user_files(self, port, host_pub):
-        conn = q.connection_vars(self.name, port, self.key, self.known_hosts)
+        conn = ssh_access.connection_vars(self.name, port, self.key, self.known_hosts)
         actions = [
-            plan_file(self.known_hosts, q.known_hosts_line(self.name, host_pub), 0o600,
+            plan_file(self.known_hosts, ssh_access.known_hosts_line(self.name, host_pub), 0o600,
                       'write the known host key of %s to %s' % (self.name, self.known_hosts)),
-            plan_file(self.ssh_config, q.ssh_config_text(self.name, port, self.key, self.known_hosts), 0o600,
+            plan_file(self.ssh_config, ssh_access.ssh_config_text(self.name, port, self.key, self.known_hosts), 0o600,
                       'write %s (ssh -F %s %s)' % (self.ssh_config, self.ssh_config, self.name)),
-            plan_file(self.inventory, q.inventory_text(self.name, conn), 0o600, 'write %s' % self.inventory),
+            plan_file(self.inventory, ssh_access.inventory_text(self.name, conn), 0o600, 'write %s' % self.inventory),
             plan_file(self.port_file, '%d\n' % port, 0o644),
         ]
         return [a for a in actions if a], conn
@@ -630,7 +634,7 @@ ARGUMENT_SPEC = dict(
     state=dict(type='str', default='started', choices=['started', 'present', 'stopped', 'absent', 'running']),
     state_dir=dict(type='path', default=''),
     cache_dir=dict(type='path', default=''),
-    arch=dict(type='str', default='amd64', choices=list(q.SUPPORTED_ARCHES)),
+    arch=dict(type='str', default='amd64', choices=list(vm_base.SUPPORTED_ARCHES)),
     disk=dict(type='path'),
     kernel=dict(type='path'),
     initrd=dict(type='path'),
@@ -674,7 +678,7 @@ def socket_holders(listeners):
         except OSError:
             continue
         if inodes.intersection(links):
-            cmd = q.split_proc_cmdline(read_text('/proc/%s/cmdline' % entry, '').encode('utf-8'))
+            cmd = vm_instance.split_proc_cmdline(read_text('/proc/%s/cmdline' % entry, '').encode('utf-8'))
             holders[int(entry)] = ' '.join(cmd)[:120] or '?'
     return holders
 
@@ -694,7 +698,7 @@ def exit_running(vm, actions, pid, saved, restart_needed):
     port = int(saved.get('ssh_port') or 0)
     exit_with(vm, actions, running=True, pid=pid, ssh_port=port, accel=saved.get('accel'),
               accel_reason=saved.get('accel_reason'),
-              connection=q.connection_vars(vm.name, port, vm.key, vm.known_hosts),
+              connection=ssh_access.connection_vars(vm.name, port, vm.key, vm.known_hosts),
               inventory=vm.inventory, ssh_config=vm.ssh_config, argv=saved.get('argv') or [],
               restart_needed=restart_needed, boot=(saved.get('config') or {}).get('firmware') or 'kernel')
 
@@ -789,7 +793,7 @@ def boot_files(vm, want, saved, firmware, warn=True):
 def find_programs(module, arch):
     """``(qemu, qemu_img, ssh_keygen)`` paths; fails naming the package of a missing one."""
     found = []
-    for prog in (q.ARCH_INFO[arch]['qemu'], 'qemu-img', 'ssh-keygen'):
+    for prog in (vm_base.ARCH_INFO[arch]['qemu'], 'qemu-img', 'ssh-keygen'):
         path = module.get_bin_path(prog)
         if not path:
             module.fail_json(msg='%s is missing on the controller, it is needed to run the VM; %s' % (
@@ -850,7 +854,7 @@ def plan_launch(vm, hostname, firmware, qemu, spec):
         spec['fw_cfg'] = [('authorized_keys', 'file', vm.key + '.pub'),
                           ('ssh_host_ed25519_key', 'file', vm.host_key),
                           ('hostname', 'string', hostname)]
-    return actions + [Action('start', vm.name, 'start %s' % vm.name, argv=q.vm_argv(qemu, spec))]
+    return actions + [Action('start', vm.name, 'start %s' % vm.name, argv=qemu_argv.vm_argv(qemu, spec))]
 
 
 def launch(vm, argv):
@@ -859,9 +863,9 @@ def launch(vm, argv):
     rc, out, err = vm.module.run_command(argv)
     if rc == 0:
         return
-    if q.hostfwd_failed(err, port):
-        listeners = q.tcp_listeners(proc_net_tcp(), port)
-        vm.module.fail_json(msg=q.port_taken_message(vm.name, port, listeners, socket_holders(listeners)),
+    if vm_instance.hostfwd_failed(err, port):
+        listeners = vm_instance.tcp_listeners(proc_net_tcp(), port)
+        vm.module.fail_json(msg=vm_instance.port_taken_message(vm.name, port, listeners, socket_holders(listeners)),
                             cmd=argv, rc=rc, stderr=err)
     vm.module.fail_json(msg='QEMU failed to start %s (exit %d): %s. Accelerator: %s (%s); console log: %s'
                         % (vm.name, rc, (err or out).strip(), accel, accel_reason, vm.serial_log),
@@ -876,7 +880,7 @@ def do_started(vm, hostname):
         keep_running(vm, pid, want, saved)
     disk, kernel, initrd = boot_files(vm, want, saved, firmware)
     progs = find_programs(module, p['arch'])
-    port, why = q.choose_port(p['ssh_port'], int(saved.get('ssh_port') or 0), q.port_is_free, q.free_port)
+    port, why = vm_instance.choose_port(p['ssh_port'], int(saved.get('ssh_port') or 0), vm_instance.port_is_free, vm_instance.free_port)
     if port is None:
         module.fail_json(msg=why)
     actions, pflash = plan_create(vm, progs, disk, firmware)
@@ -908,7 +912,7 @@ def start_inputs(vm, hostname):
     """``(firmware, want, saved)`` of state=started; fails on an impossible firmware choice."""
     firmware = None
     if not vm.p['kernel']:
-        firmware, why_not = q.choose_firmware(vm.p['firmware'], vm.p['arch'])
+        firmware, why_not = qemu_argv.choose_firmware(vm.p['firmware'], vm.p['arch'])
         if why_not:
             vm.module.fail_json(msg=why_not)
     return firmware, desired_config(vm.p, hostname, firmware), vm.saved()
@@ -928,7 +932,7 @@ def precheck(vm, state, hostname):
     firmware, want, saved = start_inputs(vm, hostname)
     boot_files(vm, want, saved, firmware, warn=False)
     find_programs(vm.module, vm.p['arch'])
-    port, why = q.choose_port(vm.p['ssh_port'], 0, q.port_is_free, lambda: 0)
+    port, why = vm_instance.choose_port(vm.p['ssh_port'], 0, vm_instance.port_is_free, lambda: 0)
     if port is None:
         vm.module.fail_json(msg=why)
 
@@ -947,8 +951,8 @@ def main():
     p = module.params
     state = 'started' if p['state'] == 'present' else p['state']
     hostname = p['hostname'] or p['name']
-    state_dir = p['state_dir'] or os.path.join(q.user_state_root(os.environ), 'vms', p['name'] or '')
-    problem = q.vm_options_problem(p, state_dir, hostname, state == 'started')
+    state_dir = p['state_dir'] or os.path.join(vm_base.user_state_root(os.environ), 'vms', p['name'] or '')
+    problem = vm_instance.vm_options_problem(p, state_dir, hostname, state == 'started')
     if problem:
         module.fail_json(msg=problem)
     vm = VM(module)

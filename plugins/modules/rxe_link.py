@@ -262,12 +262,12 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     file_change,
     file_removal,
     host_path,
-    kernel_release,
     read_file_state,
     read_text,
     result_for,
     run_checked,
 )
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.kernel import kernel_release
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.netdev import (
     netdev_facts,
     netdev_problem,

@@ -317,7 +317,9 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     Action, read_text, host_path, run_checked, result_for)
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fsafe
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import mounts
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import apt_sources
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import image as vm_img
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vm_base
 
 
 FWCFG_SCRIPT = r'''#!/bin/sh
@@ -443,8 +445,8 @@ def guest_apt_texts(inputs):
     """
     sources = ''
     if inputs['mirror']:
-        sources = q.guest_sources(inputs['release'], inputs['mirror'], inputs['security_mirror'])
-    conf = q.guest_apt_conf(inputs['apt_proxy'], inputs['apt_check_valid_until'], inputs['apt_conf'])
+        sources = apt_sources.guest_sources(inputs['release'], inputs['mirror'], inputs['security_mirror'])
+    conf = apt_sources.guest_apt_conf(inputs['apt_proxy'], inputs['apt_check_valid_until'], inputs['apt_conf'])
     return sources, conf
 
 
@@ -483,11 +485,11 @@ URL_OPTIONS = (('mirror', 'local_vm_mirror'), ('security_mirror', 'local_vm_secu
 def option_error(p):
     """The first bad option as a message (what, why, fix), checked before anything is read or written; else None."""
     try:
-        q.size_bytes(p['image_size'])
+        vm_img.size_bytes(p['image_size'])
     except ValueError as e:
         return 'image_size (local_vm_image_size): %s' % e
     for pkg in p['bake_packages']:
-        why = q.bad_package_name(pkg)
+        why = vm_img.bad_package_name(pkg)
         if why:
             return ('bake_packages (local_vm_bake_packages): %s; give one package name per list item, spelled as '
                     'apt-cache policy <name> knows it' % why)
@@ -495,7 +497,7 @@ def option_error(p):
         value = p[key]
         if value == 'auto' or (value == '' and (key != 'mirror' or p['source'] == 'cloud_image')):
             continue
-        why = q.bad_url(value) if value else 'it is empty but a debootstrap image needs a Debian mirror'
+        why = vm_img.bad_url(value) if value else 'it is empty but a debootstrap image needs a Debian mirror'
         if why:
             return ('%s (%s): %s; give an http:// or https:// URL such as http://deb.example.invalid/debian%s, or auto'
                     % (key, var, why, '' if key == 'mirror' else ' (an empty string for none)'))
@@ -638,26 +640,26 @@ class Cache(object):
                                    % (final, os.readlink(entry, dir_fd=self.fd), final))
         if not stat.S_ISDIR(st.st_mode):
             return 'invalid', 'not a directory', None
-        names = q.image_files(source)
+        names = vm_img.image_files(source)
         efd = os.open(entry, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW, dir_fd=self.fd)
         try:
             manifest = self.read_at(efd, 'manifest.json', final)
             fds = self.open_files(efd, final, names)
             try:
                 stats = dict((n, os.fstat(fd)) for n, fd in fds.items())
-                if not q.manifest_valid(manifest, key, dict((n, s.st_size) for n, s in stats.items()), names):
+                if not vm_img.manifest_valid(manifest, key, dict((n, s.st_size) for n, s in stats.items()), names):
                     return 'invalid', 'no or bad manifest', None
-                sums = q.manifest_checksums(manifest, names)
+                sums = vm_img.manifest_checksums(manifest, names)
                 if sums is None:
                     return 'legacy', '', None
-                signatures = dict((n, q.file_signature(s)) for n, s in stats.items())
-                if q.stamp_fresh(self.read_at(efd, 'verified.json', final), signatures, sums):
+                signatures = dict((n, vm_img.file_signature(s)) for n, s in stats.items())
+                if vm_img.stamp_fresh(self.read_at(efd, 'verified.json', final), signatures, sums):
                     return 'valid', '', None
                 for name in names:
                     actual = sha256_fd(fds[name])
                     if actual != sums[name]:
                         return 'invalid', '%s has sha256 %s, its manifest says %s' % (name, actual, sums[name]), None
-                return 'verified', '', q.stamp_text(signatures, sums)
+                return 'verified', '', vm_img.stamp_text(signatures, sums)
             finally:
                 for fd in fds.values():
                     os.close(fd)
@@ -675,14 +677,14 @@ class Cache(object):
     def record_checksums(self, entry, source):
         """An entry made before checksums were kept (sizes match): hash its files once and record them."""
         final = os.path.join(self.path, entry)
-        names = q.image_files(source)
+        names = vm_img.image_files(source)
         efd = os.open(entry, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW, dir_fd=self.fd)
         try:
             manifest = json.loads(self.read_at(efd, 'manifest.json', final))
             fds = self.open_files(efd, final, names)
             try:
                 sums = dict((n, sha256_fd(fd)) for n, fd in fds.items())
-                signatures = dict((n, q.file_signature(os.fstat(fd))) for n, fd in fds.items())
+                signatures = dict((n, vm_img.file_signature(os.fstat(fd))) for n, fd in fds.items())
             finally:
                 for fd in fds.values():
                     os.close(fd)
@@ -691,7 +693,7 @@ class Cache(object):
         manifest['sha256'] = sums
         manifest['sha256_recorded'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
         self.write_at_entry(entry, [('manifest.json', json.dumps(manifest, indent=2, sort_keys=True) + '\n'),
-                                    ('verified.json', q.stamp_text(signatures, sums))])
+                                    ('verified.json', vm_img.stamp_text(signatures, sums))])
 
     def leftovers(self, entry):
         """Names of interrupted builds of ``entry`` in ``images/`` (under the entry's lock, none is running)."""
@@ -718,7 +720,7 @@ class ImageBuilder(object):
         inputs = {
             'release': p['release'],
             'arch': p['arch'],
-            'packages': q.normalise_packages(p['bake_packages']),
+            'packages': vm_img.normalise_packages(p['bake_packages']),
             'build_mirror': apt['build_mirror'],
             'mirror': apt['mirror'],
             'security_mirror': apt['security_mirror'],
@@ -747,12 +749,12 @@ class ImageBuilder(object):
             for name in sorted(os.listdir(host_path(sources_dir))):
                 text = read_text(os.path.join(sources_dir, name), '')
                 if name.endswith('.sources'):
-                    entries += q.parse_deb822_sources(text)
+                    entries += apt_sources.parse_deb822_sources(text)
                 elif name.endswith('.list'):
-                    entries += q.parse_sources_list(text)
-        entries += q.parse_sources_list(read_text('/etc/apt/sources.list', ''))
-        found_mirror, found_security = q.discover_mirrors(entries)
-        controller_os = q.os_release_id(read_text('/etc/os-release', ''))
+                    entries += apt_sources.parse_sources_list(text)
+        entries += apt_sources.parse_sources_list(read_text('/etc/apt/sources.list', ''))
+        found_mirror, found_security = apt_sources.discover_mirrors(entries)
+        controller_os = apt_sources.os_release_id(read_text('/etc/os-release', ''))
         mirror = p['mirror']
         if mirror == 'auto' and keep_image_sources:
             mirror = found_mirror if controller_os == 'debian' and found_mirror else ''
@@ -773,14 +775,14 @@ class ImageBuilder(object):
             if apt_config:
                 rc, out, _err = self.module.run_command([apt_config, 'dump'])
                 if rc == 0:
-                    proxy = q.parse_apt_config_dump(out)
-            proxy = proxy or q.proxy_from_environ(os.environ) or ''
+                    proxy = apt_sources.parse_apt_config_dump(out)
+            proxy = proxy or apt_sources.proxy_from_environ(os.environ) or ''
         return {
             'build_mirror': mirror,
-            'mirror': q.guest_url(mirror),
-            'security_mirror': q.guest_url(security),
+            'mirror': apt_sources.guest_url(mirror),
+            'security_mirror': apt_sources.guest_url(security),
             'build_proxy': proxy,
-            'apt_proxy': q.guest_url(proxy),
+            'apt_proxy': apt_sources.guest_url(proxy),
         }
 
     @staticmethod
@@ -866,7 +868,7 @@ class ImageBuilder(object):
         (where the user cannot reach) and only then moved (or copied, across
         filesystems) into a new staging directory of the cache.
         """
-        names = q.image_files(source)
+        names = vm_img.image_files(source)
         wfd = os.open(work, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW)
         try:
             if staging is None:
@@ -900,14 +902,14 @@ class ImageBuilder(object):
                     os.fchmod(fd, 0o644)
                     sums[name] = sha256_fd(fd)
                     st = os.fstat(fd)
-                    sizes[name], signatures[name] = st.st_size, q.file_signature(st)
+                    sizes[name], signatures[name] = st.st_size, vm_img.file_signature(st)
                 finally:
                     os.close(fd)
             manifest = dict(manifest, key=key, source=source, files=sizes, sha256=sums,
                             created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), build_seconds=self.timings)
             fsafe.write_file_at(sfd, 'manifest.json', json.dumps(manifest, indent=2, sort_keys=True).encode('utf-8'),
                                 0o644, cache.owner)
-            fsafe.write_file_at(sfd, 'verified.json', q.stamp_text(signatures, sums).encode('utf-8'), 0o644, cache.owner)
+            fsafe.write_file_at(sfd, 'verified.json', vm_img.stamp_text(signatures, sums).encode('utf-8'), 0o644, cache.owner)
             os.fchmod(sfd, 0o755)
         finally:
             os.close(sfd)
@@ -958,9 +960,9 @@ class ImageBuilder(object):
                 self.fail('%s is missing on the controller, it is needed to build the VM image; install it: '
                           'apt-get install %s' % (name, pkg))
             bins[name] = path
-        host_arch = q.debarch_for_machine(platform.machine())
+        host_arch = vm_base.debarch_for_machine(platform.machine())
         if host_arch != inputs['arch']:
-            interp = q.ARCH_INFO[inputs['arch']]['qemu_user']
+            interp = vm_base.ARCH_INFO[inputs['arch']]['qemu_user']
             state = read_text('/proc/sys/fs/binfmt_misc/%s' % interp, '')
             if 'enabled' not in state.split('\n', 1)[0]:
                 self.fail('building an %s image on an %s host runs its packages under emulation, but binfmt_misc '
@@ -976,7 +978,7 @@ class ImageBuilder(object):
         env = {}
         if inputs['build_proxy']:
             env = {'http_proxy': inputs['build_proxy']}
-        include = ','.join(q.include_packages(inputs['arch'], inputs['packages']))
+        include = ','.join(vm_img.include_packages(inputs['arch'], inputs['packages']))
         argv = [bins['debootstrap'], '--variant=minbase', '--arch=%s' % inputs['arch'],
                 '--include=%s' % include]
         if foreign:
@@ -999,7 +1001,7 @@ class ImageBuilder(object):
         self.configure(rootfs, inputs, bins)
         self.make_disk(rootfs, tmp, inputs, bins)
         self.remove_path(rootfs)
-        return {'recipe_version': q.RECIPE_VERSION, 'inputs': self.key_inputs(inputs)}
+        return {'recipe_version': vm_img.RECIPE_VERSION, 'inputs': self.key_inputs(inputs)}
 
     @staticmethod
     def slim_package_indexes(rootfs, keep_dir):
@@ -1016,7 +1018,7 @@ class ImageBuilder(object):
         if not os.path.isfile(debpaths) or not os.path.isdir(lists):
             return []
         with open(debpaths, encoding='utf-8', errors='surrogateescape') as f:
-            names = q.debpaths_packages(f.read())
+            names = vm_img.debpaths_packages(f.read())
         slimmed = []
         for name in sorted(os.listdir(lists)):
             index = os.path.join(lists, name)
@@ -1027,7 +1029,7 @@ class ImageBuilder(object):
             kept = os.path.join(keep_dir, name)
             shutil.move(index, kept)
             with open(kept, encoding='utf-8', errors='surrogateescape') as src:
-                text = q.slim_packages_index(src.read(), names)
+                text = vm_img.slim_packages_index(src.read(), names)
             with open(index, 'w', encoding='utf-8', errors='surrogateescape') as dst:
                 dst.write(text)
             shutil.copymode(kept, index)
@@ -1059,7 +1061,7 @@ class ImageBuilder(object):
         out, _err = run_checked(self.module, [qemu_img, 'info', '--output=json', download],
                                 what='qemu-img info of the cloud image %s' % cloud['where'])
         try:
-            info = q.parse_qemu_img_info(out)
+            info = vm_img.parse_qemu_img_info(out)
         except ValueError as e:
             self.fail('qemu-img info of the cloud image %s gave no usable answer (%s): %s'
                       % (cloud['where'], e, out[:200]))
@@ -1075,7 +1077,7 @@ class ImageBuilder(object):
                         what='qemu-img convert of the cloud image (%s) to qcow2' % info['format'])
             os.unlink(download)
         self.timings['qcow2'] = round(time.time() - t0, 1)
-        return {'recipe_version': q.CLOUD_RECIPE_VERSION, 'inputs': cloud['key_inputs'],
+        return {'recipe_version': vm_img.CLOUD_RECIPE_VERSION, 'inputs': cloud['key_inputs'],
                 'fetched_from': cloud['where'], 'format': info['format'], 'virtual_size': info['virtual_size']}
 
     def copy_hashed(self, cloud, target):
@@ -1167,7 +1169,7 @@ class ImageBuilder(object):
                 names = [n for n in os.listdir(boot_fd) if n.startswith(prefix)]
                 if not names:
                     self.fail('the image has no /boot/%s* after debootstrap; the kernel package %s did not install'
-                              % (prefix, q.ARCH_INFO[inputs['arch']]['kernel_package']))
+                              % (prefix, vm_base.ARCH_INFO[inputs['arch']]['kernel_package']))
                 names.sort(key=lambda n: [int(x) if x.isdigit() else x for x in n.replace('-', '.').split('.')])
                 # never a link (a baked tree could plant one): only the kernel's own regular file is copied
                 fsafe.copy_file_at(boot_fd, names[-1], tmp_fd, out, 0o644)
@@ -1188,7 +1190,7 @@ def debootstrap_request(module, builder):
     """What a debootstrap image is: its entry, key, return values and how to make it."""
     inputs = builder.resolve_inputs()
     key_inputs = builder.key_inputs(inputs)
-    key = q.cache_key(key_inputs)
+    key = vm_img.cache_key(key_inputs)
     sources, conf = guest_apt_texts(inputs)
     state = {}
 
@@ -1196,7 +1198,7 @@ def debootstrap_request(module, builder):
         state['bins'], state['foreign'] = builder.preflight(inputs)
 
     return dict(
-        entry=q.image_entry_name(inputs['release'], inputs['arch'], key), key=key, source='debootstrap',
+        entry=vm_img.image_entry_name(inputs['release'], inputs['arch'], key), key=key, source='debootstrap',
         files={'disk': 'disk.qcow2', 'kernel': 'vmlinuz', 'initrd': 'initrd.img'},
         precheck=lambda: None, preflight=preflight,
         make=lambda work: builder.build(inputs, state['bins'], state['foreign'], work),
@@ -1216,8 +1218,8 @@ def cloud_request(module, builder):
         module.fail_json(msg='source=cloud_image needs cloud_image_checksum (local_vm_cloud_image_checksum): '
                              'sha256:<hex> of the image, from the vendor\'s SHA256SUMS or sha256sum <file>')
     try:
-        algo, digest = q.parse_checksum(p['cloud_image_checksum'])
-        kind, where = q.cloud_image_location(p['cloud_image'])
+        algo, digest = vm_img.parse_checksum(p['cloud_image_checksum'])
+        kind, where = vm_img.cloud_image_location(p['cloud_image'])
     except ValueError as e:
         module.fail_json(msg='cloud_image_checksum/cloud_image: %s' % e)
     if kind == 'path' and not os.path.isabs(where):
@@ -1227,7 +1229,7 @@ def cloud_request(module, builder):
                  apt_check_valid_until=p['apt_check_valid_until'], apt_conf=list(p['apt_conf']))
     sources, conf = guest_apt_texts(guest)
     key_inputs = {'source': 'cloud_image', 'arch': p['arch'], 'checksum': '%s:%s' % (algo, digest)}
-    key = q.cache_key(key_inputs, q.CLOUD_RECIPE_VERSION)
+    key = vm_img.cache_key(key_inputs, vm_img.CLOUD_RECIPE_VERSION)
 
     def precheck():
         if kind == 'path' and not os.path.isfile(where):
@@ -1236,7 +1238,7 @@ def cloud_request(module, builder):
 
     cloud = dict(kind=kind, where=where, algo=algo, digest=digest, key=key, key_inputs=key_inputs)
     return dict(
-        entry=q.cloud_entry_name(p['arch'], key), key=key, source='cloud_image', files={'disk': 'disk.qcow2'},
+        entry=vm_img.cloud_entry_name(p['arch'], key), key=key, source='cloud_image', files={'disk': 'disk.qcow2'},
         precheck=precheck, preflight=precheck, make=lambda work: builder.fetch_cloud(cloud, work),
         describe='fetch %s, verify %s:%s... and store it as qcow2 in %%s' % (where, algo, digest[:16]),
         out=dict(kernel='', initrd='', boot='firmware', source='cloud_image', key=key, arch=p['arch'],
@@ -1292,7 +1294,7 @@ def main():
         module.fail_json(msg=error)
     builder = ImageBuilder(module)
     request = (cloud_request if p['source'] == 'cloud_image' else debootstrap_request)(module, builder)
-    cache = Cache(module, p['cache_dir'] or q.user_cache_root(os.environ), effective_uid())
+    cache = Cache(module, p['cache_dir'] or vm_base.user_cache_root(os.environ), effective_uid())
     final = os.path.join(cache.path, request['entry'])
     out = dict(request['out'], path=final, **dict((k, os.path.join(final, v)) for k, v in request['files'].items()))
     try:
@@ -1321,8 +1323,8 @@ def main():
 
 
 ARGUMENT_SPEC = dict(
-    release=dict(type='str', default='bookworm', choices=list(q.SUPPORTED_RELEASES)),
-    arch=dict(type='str', default='amd64', choices=list(q.SUPPORTED_ARCHES)),
+    release=dict(type='str', default='bookworm', choices=list(vm_img.SUPPORTED_RELEASES)),
+    arch=dict(type='str', default='amd64', choices=list(vm_base.SUPPORTED_ARCHES)),
     source=dict(type='str', default='debootstrap', choices=['debootstrap', 'cloud_image']),
     bake_packages=dict(type='list', elements='str', default=[]),
     bake_trees=dict(type='list', elements='dict', default=[], options=dict(

@@ -39,8 +39,8 @@ def scratch(tmp_path, monkeypatch):
     for name in ('disk.qcow2', 'vmlinuz', 'initrd.img'):
         (image / name).write_text(name)
     monkeypatch.setattr(qemu_vm, 'pid_alive', lambda pid: False)
-    monkeypatch.setattr(qemu_vm.q, 'port_is_free', lambda port, host='127.0.0.1': port != 2222)
-    monkeypatch.setattr(qemu_vm.q, 'free_port', lambda host='127.0.0.1': 40022)
+    monkeypatch.setattr(qemu_vm.vm_instance, 'port_is_free', lambda port, host='127.0.0.1': port != 2222)
+    monkeypatch.setattr(qemu_vm.vm_instance, 'free_port', lambda host='127.0.0.1': 40022)
     return tmp_path
 
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from ansible_collections.labkit.ebpf_rdma.plugins.inventory import local_vms
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import ssh_access
 
 from conftest import ROOT
 
@@ -29,9 +29,9 @@ def make_vm(state_dir, name, port):
     d = state_dir / name
     d.mkdir(parents=True)
     (d / 'vm.json').write_text(json.dumps({'ssh_port': port, 'accel': 'tcg', 'config': {}}))
-    conn = q.connection_vars(name, port, str(d / 'id_ed25519'), str(d / 'known_hosts'))
-    (d / 'inventory.yml').write_text(q.inventory_text(name, conn))
-    (d / 'ssh_config').write_text(q.ssh_config_text(name, port, str(d / 'id_ed25519'), str(d / 'known_hosts')))
+    conn = ssh_access.connection_vars(name, port, str(d / 'id_ed25519'), str(d / 'known_hosts'))
+    (d / 'inventory.yml').write_text(ssh_access.inventory_text(name, conn))
+    (d / 'ssh_config').write_text(ssh_access.ssh_config_text(name, port, str(d / 'id_ed25519'), str(d / 'known_hosts')))
     return d
 
 

@@ -77,14 +77,6 @@ def test_result_for_and_run(root):
     assert res['changed'] and res['actions'] == ['write /etc/w'] and res['extra'] == 1 and len(res['diff']) == 1
 
 
-@pytest.mark.parametrize('release,expected', [
-    ('6.1.0-50-amd64', (6, 1, 0)), ('6.12.117+deb13-amd64', (6, 12, 117)), ('5.15.0-91-generic', (5, 15, 0)),
-    ('6.8', (6, 8, 0)), ('4.19.0rc1', (4, 19, 0)),
-])
-def test_kernel_version_tuple(release, expected):
-    assert common.kernel_version_tuple(release) == expected
-
-
 def test_file_change_and_removal_are_pure():
     assert common.file_change('/etc/a', ('x', 0o644), 'x') is None
     assert common.file_change('/etc/a', ('x', 0o600), 'x').mode == 0o644

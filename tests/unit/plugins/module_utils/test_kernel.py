@@ -25,6 +25,14 @@ def test_release_sort_key_orders_debian_ubuntu_fedora():
     assert kernel.release_sort_key('6.8')[:2] == ((6, 8, 0), -1)
 
 
+@pytest.mark.parametrize('release,expected', [
+    ('6.1.0-50-amd64', (6, 1, 0)), ('6.12.117+deb13-amd64', (6, 12, 117)), ('5.15.0-91-generic', (5, 15, 0)),
+    ('6.8', (6, 8, 0)), ('4.19.0rc1', (4, 19, 0)),
+])
+def test_version_tuple_of_kernel_releases(release, expected):
+    assert kernel.version_tuple(release) == expected
+
+
 def test_same_flavour_newer():
     installed = ['6.1.0-47-amd64', '6.1.0-50-amd64', '6.1.0-52-amd64', '6.1.0-52-cloud-amd64', '6.1.0-51-amd64']
     assert kernel.same_flavour_newer('6.1.0-50-amd64', installed) == ['6.1.0-52-amd64', '6.1.0-51-amd64']
@@ -258,88 +266,3 @@ def test_summarize_feature_probe_missing_ringbuf_and_bad_input():
         kernel.summarize_feature_probe('not json')
     with pytest.raises(ValueError):
         kernel.summarize_feature_probe('[]')
-
-
-# ---------------------------------------------------------------- packages
-
-def test_parse_apt_policy_captures():
-    assert kernel.parse_apt_policy(fixture_text('kernel/apt-cache-policy-headers-installed.txt')) == {
-        'installed': '6.1.176-1', 'candidate': '6.1.176-1'}
-    assert kernel.parse_apt_policy(fixture_text('kernel/apt-cache-policy-headers-cloud-not-installed.txt')) == {
-        'installed': None, 'candidate': '6.1.176-1'}
-    assert kernel.parse_apt_policy(fixture_text('kernel/apt-cache-policy-headers-unknown.txt')) == {
-        'installed': None, 'candidate': None}
-
-
-def test_apt_search_and_versioned_headers():
-    names = kernel.parse_apt_search_names(fixture_text('kernel/apt-cache-search-linux-headers.txt'))
-    assert len(names) == 13
-    assert 'linux-headers-amd64' in names
-    versioned = kernel.versioned_headers(names)
-    assert versioned == {
-        'linux-headers-6.1.0-47-amd64': '6.1.0-47-amd64',
-        'linux-headers-6.1.0-47-cloud-amd64': '6.1.0-47-cloud-amd64',
-        'linux-headers-6.1.0-47-rt-amd64': '6.1.0-47-rt-amd64',
-        'linux-headers-6.1.0-50-amd64': '6.1.0-50-amd64',
-        'linux-headers-6.1.0-50-cloud-amd64': '6.1.0-50-cloud-amd64',
-        'linux-headers-6.1.0-50-rt-amd64': '6.1.0-50-rt-amd64',
-    }
-    assert kernel.newest_first(versioned, flavour='amd64') == [
-        'linux-headers-6.1.0-50-amd64', 'linux-headers-6.1.0-47-amd64']
-    assert kernel.newest_first(versioned, flavour='cloud-amd64', limit=1) == ['linux-headers-6.1.0-50-cloud-amd64']
-    assert kernel.newest_first(versioned, flavour='azure') == []
-    assert len(kernel.newest_first(versioned)) == 6
-
-
-def test_versioned_headers_with_security_updates_capture():
-    names = kernel.parse_apt_search_names(fixture_text('kernel/apt-cache-search-linux-headers-with-security.txt'))
-    assert len(names) == 61
-    assert 'linux-headers-6.12-amd64' in names  # a meta-package despite the number
-    versioned = kernel.versioned_headers(names)
-    assert 'linux-headers-6.12-amd64' not in versioned
-    assert len(versioned) == 33  # 11 releases x 3 flavours
-    assert kernel.newest_first(versioned, flavour='amd64', limit=4) == [
-        'linux-headers-6.12.117+deb12-amd64', 'linux-headers-6.12.115+deb12-amd64',
-        'linux-headers-6.12.113+deb12-amd64', 'linux-headers-6.12.111+deb12-amd64']
-    assert kernel.newest_first(versioned, flavour='amd64')[5:8] == [
-        'linux-headers-6.1.0-56-amd64', 'linux-headers-6.1.0-55-amd64', 'linux-headers-6.1.0-54-amd64']
-
-
-def test_newest_first_running_series_first():
-    names = kernel.parse_apt_search_names(fixture_text('kernel/apt-cache-search-linux-headers-with-security.txt'))
-    versioned = kernel.versioned_headers(names)
-    ordered = kernel.newest_first(versioned, flavour='cloud-amd64', series_of='6.1.0-50-cloud-amd64')
-    assert ordered[:2] == ['linux-headers-6.1.0-56-cloud-amd64', 'linux-headers-6.1.0-55-cloud-amd64']
-    assert ordered[6:8] == ['linux-headers-6.12.117+deb12-cloud-amd64', 'linux-headers-6.12.115+deb12-cloud-amd64']
-    ordered = kernel.newest_first(versioned, flavour='amd64', series_of='6.12.117+deb12-amd64', limit=2)
-    assert ordered == ['linux-headers-6.12.117+deb12-amd64', 'linux-headers-6.12.115+deb12-amd64']
-
-
-def test_parse_apt_policy_pinned_away():
-    assert kernel.parse_apt_policy(fixture_text('kernel/apt-cache-policy-headers-pinned-away.txt')) == {
-        'installed': None, 'candidate': None}
-
-
-def test_versioned_headers_drops_ubuntu_flavourless_and_other_prefixes():
-    names = ['linux-headers-6.8.0-31', 'linux-headers-6.8.0-31-generic', 'linux-headers-generic',
-             'linux-headers-generic-hwe-22.04', 'linux-image-6.8.0-31-generic']
-    assert kernel.versioned_headers(names) == {'linux-headers-6.8.0-31-generic': '6.8.0-31-generic'}
-
-
-def test_parse_apt_simulated_removals_capture():
-    assert kernel.parse_apt_simulated_removals(fixture_text('kernel/apt-get-s-remove-headers-with-meta.txt')) == [
-        'linux-headers-amd64', 'linux-headers-6.1.0-50-amd64']
-    assert kernel.parse_apt_simulated_removals('') == []
-
-
-def test_parse_dnf_list():
-    # Not a capture (no Fedora VM here): the documented `dnf list` column layout.
-    text = ('Available Packages\n'
-            'kernel-devel.x86_64   6.8.5-301.fc40   fedora\n'
-            'kernel-devel.x86_64   6.11.4-201.fc40  updates\n'
-            'kernel-devel-matched.x86_64 6.11.4-201.fc40 updates\n')
-    packages = kernel.parse_dnf_list(text)
-    assert packages == {'kernel-devel-6.8.5-301.fc40.x86_64': '6.8.5-301.fc40.x86_64',
-                        'kernel-devel-6.11.4-201.fc40.x86_64': '6.11.4-201.fc40.x86_64'}
-    assert kernel.newest_first(packages) == ['kernel-devel-6.11.4-201.fc40.x86_64',
-                                             'kernel-devel-6.8.5-301.fc40.x86_64']

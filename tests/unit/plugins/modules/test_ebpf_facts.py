@@ -9,6 +9,7 @@ import platform
 import pytest
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import kernel
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import ebpf_facts
 
 from conftest import FakeCommands, fixture_bytes, fixture_text
@@ -23,7 +24,7 @@ class Host(object):
     def __init__(self, root, monkeypatch, release=RELEASE, memlock=(8388608, 8388608)):
         self.root = root
         monkeypatch.setattr(common, 'HOST_ROOT', str(root))
-        monkeypatch.setattr(common, 'kernel_release', lambda: release)
+        monkeypatch.setattr(kernel, 'kernel_release', lambda: release)
         monkeypatch.setattr(ebpf_facts.resource, 'getrlimit', lambda which: memlock)
         self.write('/etc/os-release', fixture_text('distro/os-release-debian-12-bookworm'))
         self.write('/sys/kernel/btf/vmlinux', 'BTF')

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import kernel
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import kernel_headers
 
 from conftest import FakeCommands, fixture_text
@@ -31,7 +32,7 @@ class Host(object):
         self.root = root
         self.release = release
         monkeypatch.setattr(common, 'HOST_ROOT', str(root))
-        monkeypatch.setattr(common, 'kernel_release', lambda: release)
+        monkeypatch.setattr(kernel, 'kernel_release', lambda: release)
         etc = root / 'etc'
         etc.mkdir()
         (etc / 'os-release').write_text(fixture_text('distro/os-release-' + os_release))
@@ -539,7 +540,7 @@ def test_resolve_host_link_through_a_linked_parent(tmp_path, monkeypatch):
 def test_trixie_merged_usr_headers_installed_is_a_noop(tmp_path, monkeypatch, module_runner):
     release = '6.12.117+deb13-amd64'
     monkeypatch.setattr(common, 'HOST_ROOT', str(tmp_path))
-    monkeypatch.setattr(common, 'kernel_release', lambda: release)
+    monkeypatch.setattr(kernel, 'kernel_release', lambda: release)
     (tmp_path / 'etc').mkdir()
     (tmp_path / 'etc/os-release').write_text(fixture_text('distro/os-release-debian-13-trixie'))
     (tmp_path / 'usr/lib/modules' / release).mkdir(parents=True)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fsafe
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu_argv
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import qemu_vm
 
 from conftest import FakeCommands, fixture_text, hold_lock
@@ -46,8 +46,8 @@ class World(object):
             if sig in (signal.SIGTERM, signal.SIGKILL):
                 self.procs.pop(pid, None)
         monkeypatch.setattr(qemu_vm.os, 'kill', kill)
-        monkeypatch.setattr(qemu_vm.q, 'port_is_free', lambda port, host='127.0.0.1': port != 2222)
-        monkeypatch.setattr(qemu_vm.q, 'free_port', lambda host='127.0.0.1': 40022)
+        monkeypatch.setattr(qemu_vm.vm_instance, 'port_is_free', lambda port, host='127.0.0.1': port != 2222)
+        monkeypatch.setattr(qemu_vm.vm_instance, 'free_port', lambda host='127.0.0.1': 40022)
 
     def args(self, **kw):
         a = dict(name='devvm', state_dir=str(self.state), cache_dir=str(self.tmp / 'cache'),
@@ -218,7 +218,7 @@ def test_auto_accel_probes_kvm_and_falls_back_to_tcg_on_pvm(module_runner, world
     assert argv[argv.index('-accel') + 1] == 'tcg,thread=multi' and argv[argv.index('-cpu') + 1] == 'max'
     assert res['boot'] == 'kernel' and '-kernel' in argv and 'seed' not in res
     verdicts = json.loads((world.tmp / 'cache' / 'accel-probe.json').read_text())
-    assert list(verdicts) == [q.probe_cache_key('ctl', os.uname()[2], '7.2.22', 'amd64')]
+    assert list(verdicts) == [qemu_argv.probe_cache_key('ctl', os.uname()[2], '7.2.22', 'amd64')]
     # the verdict is cached: no second probe
     module_runner(qemu_vm, world.args(state='absent'), commands=world.commands())
     cmds2 = world.commands()
@@ -302,9 +302,9 @@ class CloudWorld(World):
         (fw / 'CODE.fd').write_text('code')
         (fw / 'VARS.fd').write_text('vars template')
         self.fw = fw
-        monkeypatch.setattr(qemu_vm.q, 'UEFI_FIRMWARE', {'amd64': ((str(fw / 'CODE.fd'), str(fw / 'VARS.fd')),),
-                                                         'arm64': ((str(fw / 'CODE.fd'), str(fw / 'VARS.fd')),)})
-        monkeypatch.setattr(qemu_vm.q, 'HOMEBREW_QEMU_SHARE', ())
+        monkeypatch.setattr(qemu_vm.qemu_argv, 'UEFI_FIRMWARE', {'amd64': ((str(fw / 'CODE.fd'), str(fw / 'VARS.fd')),),
+                                                                 'arm64': ((str(fw / 'CODE.fd'), str(fw / 'VARS.fd')),)})
+        monkeypatch.setattr(qemu_vm.qemu_argv, 'HOMEBREW_QEMU_SHARE', ())
         self.seeds = []
 
     def args(self, **kw):
@@ -412,7 +412,7 @@ def test_the_private_host_key_never_shows_in_a_diff(module_runner, cloud):
 
 
 def test_missing_uefi_firmware_names_the_package(module_runner, cloud, monkeypatch):
-    monkeypatch.setattr(qemu_vm.q, 'UEFI_FIRMWARE', {'amd64': (), 'arm64': ()})
+    monkeypatch.setattr(qemu_vm.qemu_argv, 'UEFI_FIRMWARE', {'amd64': (), 'arm64': ()})
     res = module_runner(qemu_vm, cloud.args(), commands=cloud.commands())
     assert res['failed'] and 'apt-get install ovmf' in res['msg'] and not cloud.procs
 

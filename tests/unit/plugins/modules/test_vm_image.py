@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu as q
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import image as vm_img
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import vm_image
 
 from conftest import FakeCommands, fixture_text, hold_lock
@@ -46,7 +46,7 @@ def make_entry(path, key, manifest=True, sums=True):
     """A cache entry as a build leaves it; ``sums=False``: as builds before checksums were kept left it."""
     os.makedirs(path)
     sizes, sha = {}, {}
-    for i, name in enumerate(q.IMAGE_FILES):
+    for i, name in enumerate(vm_img.IMAGE_FILES):
         with open(os.path.join(path, name), 'wb') as f:
             f.write(b'x' * (i + 1))
         sizes[name] = i + 1
@@ -162,7 +162,7 @@ def test_cloud_image_raw_is_verified_converted_and_cached_atomically(module_runn
     assert sorted(os.listdir(entry)) == ['disk.qcow2', 'manifest.json', 'verified.json']
     manifest = json.load(open(os.path.join(entry, 'manifest.json')))
     assert manifest['source'] == 'cloud_image' and manifest['format'] == 'raw' and manifest['key'] == res['key']
-    assert manifest['recipe_version'] == q.CLOUD_RECIPE_VERSION and manifest['virtual_size'] == 3221225472
+    assert manifest['recipe_version'] == vm_img.CLOUD_RECIPE_VERSION and manifest['virtual_size'] == 3221225472
     assert [n for n in os.listdir(os.path.dirname(entry)) if n.startswith('.build')] == []
     # the controller's mirror goes to the seed (returned), not into the image
     assert 'URIs: %s\n' % MIRROR in res['guest_apt_sources']
@@ -357,7 +357,7 @@ def test_build_writes_an_atomic_valid_entry(module_runner, host, tmp_path, monke
     entry = res['path']
     assert sorted(os.listdir(entry)) == ['disk.qcow2', 'initrd.img', 'manifest.json', 'verified.json', 'vmlinuz']
     manifest = json.load(open(os.path.join(entry, 'manifest.json')))
-    assert manifest['key'] == res['key'] and manifest['recipe_version'] == q.RECIPE_VERSION
+    assert manifest['key'] == res['key'] and manifest['recipe_version'] == vm_img.RECIPE_VERSION
     assert open(os.path.join(entry, 'vmlinuz')).read() == 'kernel'  # newest kernel, not 6.1.0-9
     assert [n for n in os.listdir(os.path.dirname(entry)) if n.startswith('.build')] == []
     # what went into the filesystem
@@ -552,7 +552,7 @@ def test_a_swapped_build_dir_cannot_make_root_chown_a_foreign_file(module_runner
             if name.startswith('.build'):
                 os.rename(str(images / name), str(images / (name + '.moved')))
                 os.mkdir(str(images / name))
-                for f in q.IMAGE_FILES:
+                for f in vm_img.IMAGE_FILES:
                     os.symlink(str(victim), str(images / name / f))
                 (images / name / 'disk.raw').write_text('')
         return rc
