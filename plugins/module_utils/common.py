@@ -148,15 +148,30 @@ def write_file_atomic(module, path, content, mode=0o644):
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(content.encode('utf-8'))
+            # On disk before the rename: a host that loses power (a VM killed mid-converge)
+            # must find the old file or the new one, never a new name with no data (ext4
+            # delays allocation; a zero-length config then reads as someone else's file).
+            f.flush()
+            os.fsync(f.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         module.atomic_move(tmp, path)
         if mode is not None:
             # atomic_move gives a new file the default mode; set the one asked for.
             os.chmod(path, mode)
+        sync_directory(directory)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def sync_directory(directory):
+    """Make a rename or removal in ``directory`` durable (fsync of the directory itself)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def apply_actions(module, actions, runner=None):

@@ -339,7 +339,8 @@ def plan(params, size, units, booted):
     systemd_changed = False
     for path, render in targets(params, units):
         current = read_text(path)
-        if current is not None and not is_managed(current):
+        # An empty file holds nothing of anyone's (what a crash mid-write leaves): it is rewritten.
+        if current is not None and current.strip() and not is_managed(current):
             raise LimitError('%s exists and was not written by labkit.ebpf_rdma.memlock (no "Managed by" header); '
                              'it is left alone: merge it by hand, or choose another %s'
                              % (path, 'limits_file' if path == params['limits_file'] else 'dropin_name'))

@@ -200,6 +200,15 @@ def test_foreign_file_is_never_touched(host, module_runner):
     assert fake.commands.calls == []
 
 
+def test_an_empty_file_left_by_a_crash_is_rewritten(host, module_runner):
+    # A VM killed mid-converge left the limits file with its name but no data; every
+    # later run refused it as someone else's file (tests/faults/vm qemu-killed).
+    host.write(LIMITS, '')
+    r = module_runner(memlock, {'value': 'unlimited'}, commands=FakeSystem(host).commands)
+    assert not r.get('failed'), r.get('msg')
+    assert r['changed'] and 'Managed by' in host.read(LIMITS) and 'memlock\tunlimited' in host.read(LIMITS)
+
+
 def test_foreign_dropin_names_dropin_name(host, module_runner):
     host.write(SSH_DROPIN, '[Service]\nLimitMEMLOCK=1\n')
     r = module_runner(memlock, {'value': '64M', 'units': ['ssh']}, commands=FakeSystem(host).commands)
