@@ -28,3 +28,6 @@ case "$disk" in
   *) fail "$FAULT_VM boots $disk, not an entry of the fault's cache $FAULT_CACHE" ;;
 esac
 [ -f "$(dirname "$disk")/manifest.json" ] || fail "$FAULT_VM boots $disk, whose entry has no manifest.json (a half entry)"
+# The re-run built the image cold: its wait is progress, never a failure line (issue 22).
+log_has "$L/build-interrupted-2.log" 'image build' || fail "the re-run shows no progress line of the image build"
+! grep -q 'FAILED' "$L/build-interrupted-2.log" || fail "the cold re-run printed a FAILED line: $(grep -m1 FAILED "$L/build-interrupted-2.log")"
