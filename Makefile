@@ -80,7 +80,7 @@ test-habits:
 	  [ $$rc = 0 ] || tail -20 $(OUT)/habits-dev-vm.log; \
 	  $(BIN)/ansible-playbook playbooks/vm-destroy.yml > $(OUT)/habits-destroy.log 2>&1; exit $$rc
 # VM-level faults (tests/faults/vm: QEMU killed mid-converge, a second dev-vm.yml, the SSH port
-# taken, an image build interrupted) on scratch VMs: one PASS/FAIL line each. The unit-level
+# taken, dev-vm.yml or the image build interrupted) on scratch VMs: one PASS/FAIL line each. The unit-level
 # fault tests (tests/unit/faults) run in `make unit`.
 test-faults-vm:
 	VENV=$(VENV) tests/faults/vm/run
