@@ -65,8 +65,9 @@ run "$OUT/preflight-ready.log" "$BIN/ansible-playbook" "${PREFLIGHT[@]}" -l "$HO
 check "preflight with -l $HOST passes on the restored host (rc=$rc)" '[ "$rc" = 0 ] && ready_is "$OUT/ready/preflight.json" "$HOST" true'
 
 echo "== 5. a project without ./integration, default variables"
-NOINT=$OUT/no-integration
-mkdir -p "$NOINT"
+# outside this repository: project_build ships what git would ship, and tests/output is ignored here
+NOINT=$(mktemp -d "${TMPDIR:-/tmp}/labkit-habits-project.XXXXXX")
+trap 'rm -rf "$NOINT"' EXIT
 (cd tests/fixtures/rdma-ebpf-project && tar --exclude=./integration --exclude=./bin -cf - .) | (cd "$NOINT" && tar -xf -)
 run "$OUT/test-nointegration.log" "$BIN/ansible-playbook" playbooks/test.yml -l "$HOST" \
   -e "project_build_src=$NOINT" -e project_build_name=habits-nointegration
