@@ -42,6 +42,19 @@ def walk_files(src):
     return found
 
 
+def nothing_to_ship(src, from_git):
+    """The error for an empty source tree: why there is nothing, and the fix."""
+    if not from_git:
+        return ('project_build: %s holds no file to ship (after the excludes %s); point project_build_src at '
+                'the project\'s root\n' % (src, ' '.join(DEFAULT_WALK_EXCLUDES)))
+    top = subprocess.run(["git", "-C", src, "rev-parse", "--show-toplevel"], capture_output=True,
+                         check=False).stdout.decode().strip()
+    return ('project_build: git lists no file of %s to ship (tracked, or untracked and not ignored): the '
+            'directory is ignored by the git repository at %s, or holds only ignored files. Fix: move the '
+            'project out of that repository or make it a repository of its own (git init), or un-ignore it, '
+            'then run again\n' % (src, top or '?'))
+
+
 def main(argv):
     args = argv[1:]
     check = bool(args) and args[0] == "--check"
@@ -50,7 +63,8 @@ def main(argv):
     src, out = args[0], args[1]
     excludes = args[2:]
     files = git_files(src)
-    if files is None:
+    walked = files is None
+    if walked:
         files = walk_files(src)
         excludes = excludes + DEFAULT_WALK_EXCLUDES
     files = sorted(
@@ -58,6 +72,9 @@ def main(argv):
         if os.path.isfile(os.path.join(src, p)) and not os.path.islink(os.path.join(src, p))
         and not any(fnmatch.fnmatch(p, g) for g in excludes)
     )
+    if not files:
+        sys.stderr.write(nothing_to_ship(src, from_git=not walked))
+        sys.exit(2)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for rel in files:

@@ -107,3 +107,29 @@ def test_check_writes_no_tar_and_reports_the_change(project, tmp_path, capsys):
     again = run(capsys, '--check', project, out)
     assert again['changed'] is True
     assert out.read_bytes() == before
+
+
+def test_a_project_inside_an_ignored_directory_fails_naming_the_fix(tmp_path, capsys):
+    # Seen: a copy of the fixture under another repository's ignored tests/output shipped an
+    # empty tar, and the host's unarchive failed with "Empty archive files are not supported".
+    repo = tmp_path / 'repo'
+    write(str(repo), '.gitignore', 'output/\n')
+    subprocess.run(['git', 'init', '-q', str(repo)], check=True)
+    src = repo / 'output' / 'proj'
+    write(str(src), 'go.mod', 'module x\n')
+    out = tmp_path / 'out.tar'
+    with pytest.raises(SystemExit) as e:
+        st.main(['source_tree.py', str(src), str(out)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert 'git lists no file of %s to ship' % src in err and 'ignored by the git repository at %s' % repo in err
+    assert 'move the project out of that repository' in err
+    assert not out.exists()
+
+
+def test_an_empty_directory_fails_naming_the_fix(tmp_path, capsys):
+    src = tmp_path / 'empty'
+    write(str(src), 'bin/qpwatch', 'x')  # only a build output, which is never shipped
+    with pytest.raises(SystemExit):
+        st.main(['source_tree.py', str(src), str(tmp_path / 'out.tar')])
+    assert 'holds no file to ship' in capsys.readouterr().err
