@@ -162,11 +162,16 @@ def program_name(argv, comm):
     return name
 
 
+def job_roots(procs, jid):
+    """The pids of async job jid's wrapper processes (none once the job has ended)."""
+    prefix = jid.rsplit('.', 1)[0]
+    return [pid for pid, (_pp, _comm, argv) in procs.items()
+            if any('async_wrapper' in a for a in argv[:2]) and prefix in argv]
+
+
 def job_stage(procs, jid):
     """The stage of async job jid from its processes: the best known program among them, and what runs last."""
-    prefix = jid.rsplit('.', 1)[0]
-    roots = [pid for pid, (_pp, _comm, argv) in procs.items()
-             if any('async_wrapper' in a for a in argv[:2]) and prefix in argv]
+    roots = job_roots(procs, jid)
     if not roots:
         return ''
     children = {}
@@ -196,6 +201,15 @@ def last_line(path):
     return lines[-1][:120] if lines else ''
 
 
+def read_job(path):
+    """The job's file: its result, or {'started': ...} while it runs."""
+    try:
+        with open(path) as f:
+            return json.loads(f.read())
+    except ValueError:
+        return {'started': True, 'finished': False}  # being written
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(WAIT_ARGS, async_dir=dict(type='path', default='~/.ansible_async')),
@@ -208,14 +222,18 @@ def main():
                              'and delegate_to of the task that started it) or its file was removed'
                              % (p['jid'], p['async_dir']), ansible_job_id=p['jid'], finished=True)
     elapsed = int(time.time() - os.stat(path).st_mtime)
-    try:
-        with open(path) as f:
-            data = json.loads(f.read())
-    except ValueError:
-        data = {'started': True, 'finished': False}  # being written
+    data = read_job(path)
+    procs = read_processes()
+    if 'started' in data and not job_roots(procs, p['jid']):
+        data = read_job(path)  # it may have written its result and ended since the first read
+        if 'started' in data:
+            module.fail_json(msg='async job %s (%s) is no longer running and left no result: it was killed (a '
+                                 'signal, the OOM killer, a restart of this machine). Run the playbook again; a '
+                                 'build that was cut short starts over' % (p['jid'], p['label']),
+                             ansible_job_id=p['jid'], finished=True, elapsed=elapsed)
     if 'started' not in data:  # the job's own result
         module.exit_json(job=data, finished=True, stage='done', elapsed=elapsed, ansible_job_id=p['jid'])
-    stage = last_line(p['stage_file']) if p['stage_file'] else job_stage(read_processes(), p['jid'])
+    stage = last_line(p['stage_file']) if p['stage_file'] else job_stage(procs, p['jid'])
     module.exit_json(finished=False, stage=stage or 'working', elapsed=elapsed, ansible_job_id=p['jid'])
 
 

@@ -30,7 +30,8 @@ def test_finished_job_returns_its_result(module_runner, tmp_path):
     assert result['job'] == {'changed': True, 'path': '/cache/img.qcow2', 'cached': False}
 
 
-def test_running_job_reports_the_console_line(module_runner, tmp_path):
+def test_running_job_reports_the_console_line(module_runner, tmp_path, monkeypatch):
+    monkeypatch.setattr(async_wait, 'read_processes', lambda: BUILD)  # the job's wrapper runs
     d = job_file(tmp_path, {'started': True, 'finished': False, 'ansible_job_id': JID})
     serial = os.path.join(FIXTURES, 'qemu', 'tcg-boot-serial.log')  # a real console capture (CRLF)
     result = module_runner(async_wait, {'jid': JID, 'timeout': 60, 'async_dir': d, 'stage_file': serial})
@@ -74,3 +75,26 @@ def test_last_line_strips_escapes(fake_host):
     fake_host.write('/var/log/serial.log', 'first\r\n\x1b[0;32m  OK  \x1b[0m] Reached target Multi-User System.\r\n\r\n')
     assert async_wait.last_line('/var/log/serial.log') == 'OK  ] Reached target Multi-User System.'
     assert async_wait.last_line('/var/log/none.log') == ''
+
+
+def test_a_job_killed_without_a_result_fails_at_once(module_runner, tmp_path, monkeypatch):
+    # Seen: the vm_image job killed with SIGINT left its file at "started"; the playbook
+    # then printed "working" every 15 s until the build timeout (30 min).
+    rows = dict((pid, row) for pid, row in BUILD.items() if pid in (1, 5000))  # no wrapper of this job
+    monkeypatch.setattr(async_wait, 'read_processes', lambda: rows)
+    d = job_file(tmp_path, {'started': True, 'finished': False, 'ansible_job_id': JID})
+    result = module_runner(async_wait, {'jid': JID, 'timeout': 60, 'async_dir': d, 'label': 'devvm image build'})
+    assert result['failed'] and result['finished'] is True
+    assert 'async job %s (devvm image build) is no longer running and left no result' % JID in result['msg']
+    assert 'Run the playbook again' in result['msg']
+
+
+def test_a_job_that_wrote_its_result_as_it_ended_is_finished(module_runner, tmp_path, monkeypatch):
+    d = job_file(tmp_path, {'started': True, 'finished': False, 'ansible_job_id': JID})
+
+    def ended():  # the job writes its result and exits between the first read and the process scan
+        (tmp_path / 'async' / JID).write_text(json.dumps({'changed': True}))
+        return {}
+    monkeypatch.setattr(async_wait, 'read_processes', ended)
+    result = module_runner(async_wait, {'jid': JID, 'timeout': 60, 'async_dir': d})
+    assert result['finished'] is True and result['job'] == {'changed': True}
