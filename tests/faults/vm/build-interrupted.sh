@@ -2,7 +2,7 @@
 # The image build itself interrupted with SIGINT (the vm_image job, in a fresh cache
 # of its own, for a VM of its own), then dev-vm.yml again: expect the first run to
 # fail saying the build failed, no entry (complete or half) left in the cache, and
-# the re-run to build cold, showing progress lines and no FAILED line, end ready and
+# the re-run to remove the build's leftover work directory and build cold, showing progress lines and no FAILED line, end ready and
 # boot a complete entry (one with its manifest.json).
 set -u
 # shellcheck source=tests/faults/vm/lib.sh
@@ -36,8 +36,9 @@ kill -INT $jobs
 wait "$first" && fail "dev-vm.yml ended well although its image build was interrupted"
 wait_until 120 no_build_jobs ||
   fail "the interrupted build still runs 2 min after SIGINT: $(build_jobs | tr '\n' ' ')"
-left=$(find "$FAULT_CACHE/images" -mindepth 1 -maxdepth 1 ! -name '*.lock' 2>/dev/null)
-[ -z "$left" ] || fail "the interrupted build left in the cache: $left"
+# No entry: at most the build's own work directory (.build-*), which no run trusts and the next removes.
+left=$(find "$FAULT_CACHE/images" -mindepth 1 -maxdepth 1 ! -name '*.lock' ! -name '.build-*' 2>/dev/null)
+[ -z "$left" ] || fail "the interrupted build left an entry in the cache: $left"
 
 play "$L/build-interrupted-2.log" dev-vm.yml || fail "the re-run of dev-vm.yml failed ($L/build-interrupted-2.log)"
 recap_ok "$L/build-interrupted-2.log" || fail "the re-run's recap shows a failed host ($L/build-interrupted-2.log)"
@@ -48,6 +49,8 @@ case "$disk" in
   *) fail "$FAULT_VM boots $disk, not an entry of the fault's cache $FAULT_CACHE" ;;
 esac
 [ -f "$(dirname "$disk")/manifest.json" ] || fail "$FAULT_VM boots $disk, whose entry has no manifest.json (a half entry)"
+left=$(find "$FAULT_CACHE/images" -mindepth 1 -maxdepth 1 -name '.build-*' 2>/dev/null)
+[ -z "$left" ] || fail "the re-run left the interrupted build's work directory: $left"
 # The re-run built the image cold: its wait is progress, never a failure line (issue 22).
 grep -q 'image build (.*): running for' "$L/build-interrupted-2.log" ||
   fail "the cold re-run shows no progress line of the image build ($L/build-interrupted-2.log)"
