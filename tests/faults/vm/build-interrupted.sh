@@ -40,15 +40,7 @@ wait_until 120 no_build_jobs ||
 left=$(find "$FAULT_CACHE/images" -mindepth 1 -maxdepth 1 ! -name '*.lock' ! -name '.build-*' 2>/dev/null)
 [ -z "$left" ] || fail "the interrupted build left an entry in the cache: $left"
 
-play "$L/build-interrupted-2.log" dev-vm.yml || fail "the re-run of dev-vm.yml failed ($L/build-interrupted-2.log)"
-recap_ok "$L/build-interrupted-2.log" || fail "the re-run's recap shows a failed host ($L/build-interrupted-2.log)"
-disk=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"]["disk"])' "$(vm_dir)/vm.json") ||
-  fail "cannot read the disk of $FAULT_VM from $(vm_dir)/vm.json"
-case "$disk" in
-  "$FAULT_CACHE"/*) ;;
-  *) fail "$FAULT_VM boots $disk, not an entry of the fault's cache $FAULT_CACHE" ;;
-esac
-[ -f "$(dirname "$disk")/manifest.json" ] || fail "$FAULT_VM boots $disk, whose entry has no manifest.json (a half entry)"
+rerun_boots_a_complete_entry "$L/build-interrupted-2.log"
 left=$(find "$FAULT_CACHE/images" -mindepth 1 -maxdepth 1 -name '.build-*' 2>/dev/null)
 [ -z "$left" ] || fail "the re-run left the interrupted build's work directory: $left"
 # The re-run built the image cold: its wait is progress, never a failure line (issue 22).

@@ -63,3 +63,18 @@ log_has() {  # log_has LOG TEXT
 recap_ok() {  # the run ended with no failed or unreachable host
   grep -q 'failed=0' "$1" && ! grep -qE 'unreachable=[1-9]|failed=[1-9]' "$1"
 }
+
+# rerun_boots_a_complete_entry LOG: dev-vm.yml again after an interrupted build; it must end
+# ready and boot an entry of the fault's own cache (FAULT_CACHE) that has its manifest.json
+rerun_boots_a_complete_entry() {
+  local log=$1 disk
+  play "$log" dev-vm.yml || fail "the re-run of dev-vm.yml failed ($log)"
+  recap_ok "$log" || fail "the re-run's recap shows a failed host ($log)"
+  disk=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"]["disk"])' "$(vm_dir)/vm.json") ||
+    fail "cannot read the disk of $FAULT_VM from $(vm_dir)/vm.json"
+  case "$disk" in
+    "$FAULT_CACHE"/*) ;;
+    *) fail "$FAULT_VM boots $disk, not an entry of the fault's cache $FAULT_CACHE" ;;
+  esac
+  [ -f "$(dirname "$disk")/manifest.json" ] || fail "$FAULT_VM boots $disk, whose entry has no manifest.json (a half entry)"
+}

@@ -23,14 +23,6 @@ sleep 30
 kill -INT -- "-$first"
 wait "$first" && fail "dev-vm.yml ended well although it was interrupted during the image build"
 
-play "$L/playbook-interrupted-2.log" dev-vm.yml || fail "the re-run of dev-vm.yml failed ($L/playbook-interrupted-2.log)"
-recap_ok "$L/playbook-interrupted-2.log" || fail "the re-run's recap shows a failed host ($L/playbook-interrupted-2.log)"
-disk=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"]["disk"])' "$(vm_dir)/vm.json") ||
-  fail "cannot read the disk of $FAULT_VM from $(vm_dir)/vm.json"
-case "$disk" in
-  "$FAULT_CACHE"/*) ;;
-  *) fail "$FAULT_VM boots $disk, not an entry of the fault's cache $FAULT_CACHE" ;;
-esac
-[ -f "$(dirname "$disk")/manifest.json" ] || fail "$FAULT_VM boots $disk, whose entry has no manifest.json (a half entry)"
+rerun_boots_a_complete_entry "$L/playbook-interrupted-2.log"
 log_has "$L/playbook-interrupted-2.log" 'waiting up to' || log_has "$L/playbook-interrupted-2.log" 'Build the image' ||
   fail "the re-run neither waited for the build's lock nor built ($L/playbook-interrupted-2.log)"
