@@ -52,8 +52,8 @@ def test_image_build_and_boot_are_waited_for_with_progress():
     tasks = list(tasks_of(load(os.path.join(ROOT, 'roles', 'local_vm', 'tasks', 'started.yml'))))
     waits = [t for t in tasks if 'labkit.ebpf_rdma.async_wait' in t]
     jobs = [t['labkit.ebpf_rdma.async_wait']['jid'] for t in waits]
-    assert any('_local_vm_image_job' in j for j in jobs), jobs
-    assert any('_local_vm_banner_job' in j for j in jobs), jobs
+    assert any('__local_vm_image_job' in j for j in jobs), jobs
+    assert any('__local_vm_banner_job' in j for j in jobs), jobs
     for t in waits:
         args = t['labkit.ebpf_rdma.async_wait']
         assert args.get('label') and args.get('next') and args.get('timeout'), t['name']
