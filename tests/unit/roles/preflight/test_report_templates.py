@@ -44,9 +44,9 @@ RDMA = {'ansible_facts': {'labkit_rdma': {
 KERNEL = {'running': '6.1.0-50-amd64', 'installed': ['6.1.0-50-amd64'], 'newer_installed': [],
           'headers_ok': True, 'headers_build_dir': '/lib/modules/6.1.0-50-amd64/build', 'headers_message': '',
           'headers_for': ['6.1.0-50-amd64'], 'reboot_needed': False, 'reboot_reasons': []}
-VARS = {'preflight_ebpf': EBPF, 'preflight_rdma_facts': RDMA, 'preflight_kernel': KERNEL,
+VARS = {'__preflight_ebpf': EBPF, '__preflight_rdma_facts': RDMA, 'preflight_kernel': KERNEL,
         '__preflight_rdma_facts_from': 'soft_roce', 'preflight_memlock': 'unlimited', 'preflight_rxe_links': ['rxe0'],
-        'preflight_softroce_on_hardware': False, 'preflight_python_apt': {'rc': 0}}
+        'preflight_softroce_on_hardware': False, '__preflight_python_apt': {'rc': 0}}
 
 
 def render(tmp_path, variables):
@@ -101,7 +101,7 @@ def test_missing_link_memlock_and_tool_are_problems_with_fixes(tmp_path):
     ebpf['ansible_facts']['labkit_ebpf']['memlock_new_session'] = '8192'
     ebpf['ansible_facts']['labkit_ebpf']['tools']['go'] = None
     rdma = {'ansible_facts': {'labkit_rdma': {'rxe_loaded': False, 'links': [], 'problems': [], 'devices': {}}}}
-    got = render(tmp_path, dict(VARS, preflight_ebpf=ebpf, preflight_rdma_facts=rdma,
+    got = render(tmp_path, dict(VARS, __preflight_ebpf=ebpf, __preflight_rdma_facts=rdma,
                                 __preflight_rdma_facts_from='preflight'))
     problems = got['report']['problems']
     assert got['report']['ready'] is False
@@ -112,7 +112,7 @@ def test_missing_link_memlock_and_tool_are_problems_with_fixes(tmp_path):
 
 
 def test_without_rdma_no_rdma_checks(tmp_path):
-    got = render(tmp_path, dict(VARS, preflight_rdma_facts={'skipped': True}, __preflight_rdma_facts_from=None))
+    got = render(tmp_path, dict(VARS, __preflight_rdma_facts={'skipped': True}, __preflight_rdma_facts_from=None))
     assert got['report']['ready'] is True
     assert got['report']['rdma']['ports'] == [] and got['report']['rdma']['facts_from'] is None
     assert 'rdma ' not in got['host']
