@@ -507,8 +507,8 @@ def read_login_limit(module, params, size=None):
 
 def applied_fact(params, size):
     """``ansible_facts.labkit_memlock_applied``: the settings of this run, as the task asked for them."""
-    fact = dict((k, params[k]) for k in ('state', 'value', 'domains', 'limit_type', 'limits_file', 'systemd',
-                                           'units', 'dropin_name'))
+    keys = ('state', 'value', 'domains', 'limit_type', 'limits_file', 'systemd', 'units', 'dropin_name')
+    fact = dict((k, params[k]) for k in keys)
     fact['bytes'] = size
     return fact
 

@@ -517,9 +517,8 @@ def test_kprobe_target_problem_names_each_case():
 
 
 def test_config_problems_only_for_options_set_off():
-    facts = {'kernel_release': '6.1.0', 'config': {'source': '/boot/config-6.1.0',
-                                                     'values': {'BPF_SYSCALL': 'y', 'BPF_EVENTS': 'm',
-                                                                'KPROBES': 'n'}}}
+    values = {'BPF_SYSCALL': 'y', 'BPF_EVENTS': 'm', 'KPROBES': 'n'}
+    facts = {'kernel_release': '6.1.0', 'config': {'source': '/boot/config-6.1.0', 'values': values}}
     assert [p.split(' ')[0] for p in ebpf_facts.config_problems(facts)] == ['CONFIG_KPROBES']
 
 
