@@ -292,21 +292,10 @@ def is_mounted(mounts, fs, path):
     return top is not None and top['fstype'] == fs
 
 
-def plan(state, params, paths, release='unknown'):
-    """Pure: from the current ``state`` and the module ``params`` to (actions, report).
-
-    ``paths`` maps each handled filesystem (``debugfs`` first) to its mount point.
-    ``report`` holds the predicted ``mounted`` and ``persistence`` dicts and ``warnings``.
-    Raises :class:`PlanError` for a request that cannot be met.
-    """
-    want = params['state']
-    fss = list(paths)
-    mounts = state['mounts']
-    actions = []
-    warnings = []
-
+def check_mountable(want, state, paths, release):
+    """Raise :class:`PlanError` when a filesystem cannot be mounted where asked (kernel support, another mount)."""
     if want in ('mounted', 'present'):
-        for fs in fss:
+        for fs in paths:
             if fs not in state['filesystems']:
                 fix = 'boot a kernel built with %s' % KCONFIG[fs]
                 if fs == 'tracefs':
@@ -314,80 +303,118 @@ def plan(state, params, paths, release='unknown'):
                 raise PlanError('%s is not in /proc/filesystems of kernel %s: the kernel was built without %s, '
                                 'so it cannot be mounted; %s' % (fs, release, KCONFIG[fs], fix))
     if want == 'mounted':
-        for fs in fss:
-            top = mount_at(mounts, paths[fs])
+        for fs in paths:
+            top = mount_at(state['mounts'], paths[fs])
             if top is not None and top['fstype'] != fs:
                 raise PlanError('%s is already a mount point of a %s filesystem (source %s), not %s; this module '
                                 'does not mount over it: unmount it or choose another %s_path'
                                 % (paths[fs], top['fstype'], top['source'], fs, fs))
 
-    # Runtime mounts.
-    mounted = dict((fs, is_mounted(mounts, fs, paths[fs])) for fs in fss)
+
+def plan_runtime(want, mounts, paths):
+    """Runtime mounts: (actions, mounted) where ``mounted`` is the predicted state per filesystem."""
+    actions = []
+    mounted = dict((fs, is_mounted(mounts, fs, paths[fs])) for fs in paths)
     if want == 'mounted':
-        for fs in fss:  # debugfs first: tracefs may live beneath it
+        for fs in paths:  # debugfs first: tracefs may live beneath it
             if not mounted[fs]:
                 actions.append(Action('mount', paths[fs], 'mount %s at %s' % (fs, paths[fs]),
                                       argv=['mount', '-t', fs, fs, paths[fs]]))
                 mounted[fs] = True
     elif want == 'unmounted':
-        targets = []
-        if mounted.get('debugfs'):
-            # Anything beneath debugfs (the tracefs automount at debug/tracing) keeps it busy.
-            targets.extend(mounts_beneath(mounts, paths['debugfs']))
-        if mounted.get('tracefs') and paths['tracefs'] not in targets:
-            targets.append(paths['tracefs'])
-        if mounted.get('debugfs'):
-            targets.append(paths['debugfs'])
-        # Deepest first: tracefs before debugfs when it is beneath it.
-        ordered = sorted(targets, key=lambda p: -normalize_path(p).count('/'))
-        for target in ordered:
+        for target in unmount_order(mounts, paths, mounted):
             count = len([m for m in mounts if normalize_path(m['mount_point']) == target])
             for _i in range(max(count, 1)):
                 actions.append(Action('umount', target, 'unmount %s' % target, argv=['umount', target]))
-        for fs in fss:
+        for fs in paths:
             mounted[fs] = False
+    return actions, mounted
 
-    # Boot-time mounts.
+
+def unmount_order(mounts, paths, mounted):
+    """Mount points to unmount, deepest first (anything beneath debugfs, tracefs, then debugfs itself)."""
+    targets = []
+    if mounted.get('debugfs'):
+        # Anything beneath debugfs (the tracefs automount at debug/tracing) keeps it busy.
+        targets.extend(mounts_beneath(mounts, paths['debugfs']))
+    if mounted.get('tracefs') and paths['tracefs'] not in targets:
+        targets.append(paths['tracefs'])
+    if mounted.get('debugfs'):
+        targets.append(paths['debugfs'])
+    # Deepest first: tracefs before debugfs when it is beneath it.
+    return sorted(targets, key=lambda p: -normalize_path(p).count('/'))
+
+
+def plan_boot(params, state, paths):
+    """Boot-time mounts (/etc/fstab): (actions, persistence, warnings). Raises :class:`PlanError`."""
+    want = params['state']
     entries = parse_fstab(state['fstab'] or '')
-    persistence = dict((fs, boot_persistence(fs, paths[fs], entries, state)) for fs in fss)
-    for fs in fss:
+    persistence = dict((fs, boot_persistence(fs, paths[fs], entries, state)) for fs in paths)
+    warnings = []
+    for fs in paths:
         entry = fstab_entry_for(entries, paths[fs])
         if entry is not None and not entry['ours'] and 'noauto' in entry['options'].split(','):
             warnings.append('/etc/fstab has an entry for %s with noauto, so it is not mounted at boot; '
                             'this module does not change entries it did not write' % paths[fs])
-    if want in ('mounted', 'present'):
-        new_fstab = state['fstab'] or ''
-        descriptions = []
-        if params['persistent']:
-            for fs in fss:
-                if persistence[fs] == 'masked':
-                    unit = state['units'][fs]['name']
-                    raise PlanError('%s is masked (/etc/systemd/system/%s -> /dev/null), which also hides the unit '
-                                    'systemd generates from /etc/fstab, so %s cannot be mounted at boot; run '
-                                    '"systemctl unmask %s" to let systemd mount it, or set persistent: false'
-                                    % (unit, unit, fs, unit))
-            add = [fs for fs in fss if persistence[fs] == 'none']
-            new_fstab = fstab_add_lines(new_fstab, [fstab_line(fs, paths[fs]) for fs in add])
-            for fs in add:
-                persistence[fs] = 'fstab'
-                descriptions.append('add to %s so that %s is mounted at %s at boot' % (FSTAB, fs, paths[fs]))
-        else:
-            drop = [fs for fs in fss if (fstab_entry_for(entries, paths[fs]) or {}).get('ours')]
-            new_fstab = fstab_remove_ours(new_fstab, [paths[fs] for fs in drop])
-            after = parse_fstab(new_fstab)
-            for fs in drop:
-                persistence[fs] = boot_persistence(fs, paths[fs], after, state)
-                descriptions.append('remove the %s line for %s that labkit.ebpf_rdma added to %s'
-                                    % (fs, paths[fs], FSTAB))
-        if new_fstab != (state['fstab'] or ''):
-            actions.append(Action('write_file', FSTAB, '; '.join(descriptions),
-                                  before=state['fstab'] or '', after=new_fstab,
-                                  mode=None if state['fstab'] is not None else 0o644))
-            if state['systemd_booted']:
-                # Else systemd keeps its generated units from the old fstab until the next boot.
-                actions.append(Action('run', 'systemctl', 'systemctl daemon-reload (systemd re-reads %s)' % FSTAB,
-                                      argv=['systemctl', 'daemon-reload']))
-    return actions, {'mounted': mounted, 'persistence': persistence, 'warnings': warnings}
+    if want not in ('mounted', 'present'):
+        return [], persistence, warnings
+    if params['persistent']:
+        new_fstab, descriptions = fstab_with_ours(state, paths, persistence)
+    else:
+        new_fstab, descriptions = fstab_without_ours(state, paths, entries, persistence)
+    actions = []
+    if new_fstab != (state['fstab'] or ''):
+        actions.append(Action('write_file', FSTAB, '; '.join(descriptions),
+                              before=state['fstab'] or '', after=new_fstab,
+                              mode=None if state['fstab'] is not None else 0o644))
+        if state['systemd_booted']:
+            # Else systemd keeps its generated units from the old fstab until the next boot.
+            actions.append(Action('run', 'systemctl', 'systemctl daemon-reload (systemd re-reads %s)' % FSTAB,
+                                  argv=['systemctl', 'daemon-reload']))
+    return actions, persistence, warnings
+
+
+def fstab_with_ours(state, paths, persistence):
+    """(new fstab, descriptions): our lines added for the filesystems not mounted at boot; updates ``persistence``."""
+    for fs in paths:
+        if persistence[fs] == 'masked':
+            unit = state['units'][fs]['name']
+            raise PlanError('%s is masked (/etc/systemd/system/%s -> /dev/null), which also hides the unit '
+                            'systemd generates from /etc/fstab, so %s cannot be mounted at boot; run '
+                            '"systemctl unmask %s" to let systemd mount it, or set persistent: false'
+                            % (unit, unit, fs, unit))
+    add = [fs for fs in paths if persistence[fs] == 'none']
+    new_fstab = fstab_add_lines(state['fstab'] or '', [fstab_line(fs, paths[fs]) for fs in add])
+    descriptions = []
+    for fs in add:
+        persistence[fs] = 'fstab'
+        descriptions.append('add to %s so that %s is mounted at %s at boot' % (FSTAB, fs, paths[fs]))
+    return new_fstab, descriptions
+
+
+def fstab_without_ours(state, paths, entries, persistence):
+    """(new fstab, descriptions): the lines this module added removed; updates ``persistence``."""
+    drop = [fs for fs in paths if (fstab_entry_for(entries, paths[fs]) or {}).get('ours')]
+    new_fstab = fstab_remove_ours(state['fstab'] or '', [paths[fs] for fs in drop])
+    after = parse_fstab(new_fstab)
+    descriptions = []
+    for fs in drop:
+        persistence[fs] = boot_persistence(fs, paths[fs], after, state)
+        descriptions.append('remove the %s line for %s that labkit.ebpf_rdma added to %s' % (fs, paths[fs], FSTAB))
+    return new_fstab, descriptions
+
+
+def plan(state, params, paths, release='unknown'):
+    """Pure: from the current ``state`` and the module ``params`` to (actions, report).
+
+    ``paths`` maps each handled filesystem (``debugfs`` first) to its mount point.
+    ``report`` holds the predicted ``mounted`` and ``persistence`` dicts and ``warnings``.
+    Raises :class:`PlanError` for a request that cannot be met.
+    """
+    check_mountable(params['state'], state, paths, release)
+    actions, mounted = plan_runtime(params['state'], state['mounts'], paths)
+    boot_actions, persistence, warnings = plan_boot(params, state, paths)
+    return actions + boot_actions, {'mounted': mounted, 'persistence': persistence, 'warnings': warnings}
 
 
 def filter_functions_readable(tracefs_path):
@@ -399,6 +426,41 @@ def filter_functions_readable(tracefs_path):
         return True
     except (IOError, OSError):
         return False
+
+
+def mount_points(params):
+    """OrderedDict filesystem -> mount point, debugfs first (tracefs may be beneath it). Raises :class:`PlanError`."""
+    usual = {'debugfs_path': '/sys/kernel/debug', 'tracefs_path': '/sys/kernel/tracing'}
+    for name in ('debugfs_path', 'tracefs_path'):
+        problem = path_problem(name, params[name], usual[name]) if params[name] is not None else None
+        if problem:
+            raise PlanError(problem)
+    debugfs_path = normalize_path(params['debugfs_path'])
+    paths = OrderedDict([('debugfs', debugfs_path)])
+    if params['tracefs']:
+        paths['tracefs'] = resolve_tracefs_path(params['tracefs_path'], debugfs_path)
+        problem = path_problem('tracefs_path', paths['tracefs'], usual['tracefs_path'])
+        if problem:
+            raise PlanError(problem)
+        if paths['tracefs'] == debugfs_path:
+            raise PlanError('debugfs_path and tracefs_path are both %s; they need two different mount points: '
+                            'leave tracefs_path out (the default: /sys/kernel/tracing, or DEBUGFS/tracing '
+                            'on kernels without it) or give another directory' % debugfs_path)
+    return paths
+
+
+def command_failure(action, rc, out, err, lockdown):
+    """The message for a failed mount/umount/systemctl: what failed, and the likely reason with its fix."""
+    msg = '%s failed (exit %d): %s' % (action.description, rc, (err or out or '').strip())
+    if lockdown == 'confidentiality':
+        msg += ('. The kernel is locked down in confidentiality mode (/sys/kernel/security/lockdown), '
+                'which denies debugfs and tracefs; boot with lockdown=integrity (or without Secure Boot '
+                'lockdown) to use kprobes')
+    elif action.kind == 'umount':
+        msg += '. Something still uses %s (a tracer, bpftool, a shell cd there); stop it and retry' % action.target
+    else:
+        msg += '. See dmesg for the kernel\'s reason'
+    return msg
 
 
 def main():
@@ -413,32 +475,17 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    usual = {'debugfs_path': '/sys/kernel/debug', 'tracefs_path': '/sys/kernel/tracing'}
-    for name in ('debugfs_path', 'tracefs_path'):
-        problem = path_problem(name, p[name], usual[name]) if p[name] is not None else None
-        if problem:
-            module.fail_json(msg=problem)
-    debugfs_path = normalize_path(p['debugfs_path'])
-    paths = {'debugfs': debugfs_path}
-    if p['tracefs']:
-        paths['tracefs'] = resolve_tracefs_path(p['tracefs_path'], debugfs_path)
-        problem = path_problem('tracefs_path', paths['tracefs'], usual['tracefs_path'])
-        if problem:
-            module.fail_json(msg=problem)
-        if paths['tracefs'] == debugfs_path:
-            module.fail_json(msg='debugfs_path and tracefs_path are both %s; they need two different mount points: '
-                                 'leave tracefs_path out (the default: /sys/kernel/tracing, or DEBUGFS/tracing '
-                                 'on kernels without it) or give another directory'
-                             % debugfs_path)
-    # debugfs first so tracefs beneath it is mounted after it.
-    ordered = [('debugfs', paths['debugfs'])]
-    if 'tracefs' in paths:
-        ordered.append(('tracefs', paths['tracefs']))
+    try:
+        ordered = mount_points(p)
+    except PlanError as e:
+        module.fail_json(msg=str(e))
+    debugfs_path = ordered['debugfs']
+    paths = dict(ordered)
 
     state = read_state(paths)
     release = kernel_release()
     try:
-        actions, report = plan(state, p, OrderedDict(ordered), release)
+        actions, report = plan(state, p, ordered, release)
     except PlanError as e:
         module.fail_json(msg=str(e), debugfs_path=debugfs_path, tracefs_path=paths.get('tracefs'))
 
@@ -456,17 +503,8 @@ def main():
         argv = [module.get_bin_path(action.argv[0], required=True)] + action.argv[1:]
         rc, out, err = module.run_command(argv)
         if rc != 0:
-            msg = '%s failed (exit %d): %s' % (action.description, rc, (err or out or '').strip())
-            if lockdown == 'confidentiality':
-                msg += ('. The kernel is locked down in confidentiality mode (/sys/kernel/security/lockdown), '
-                        'which denies debugfs and tracefs; boot with lockdown=integrity (or without Secure Boot '
-                        'lockdown) to use kprobes')
-            elif action.kind == 'umount':
-                msg += '. Something still uses %s (a tracer, bpftool, a shell cd there); stop it and retry' \
-                    % action.target
-            else:
-                msg += '. See dmesg for the kernel\'s reason'
-            module.fail_json(msg=msg, cmd=argv, rc=rc, stdout=out, stderr=err)
+            module.fail_json(msg=command_failure(action, rc, out, err, lockdown), cmd=argv, rc=rc, stdout=out,
+                             stderr=err)
 
     for action in actions:
         if action.kind == 'run' and not module.check_mode:
@@ -476,7 +514,7 @@ def main():
     mounted = report['mounted']
     if actions and not module.check_mode:
         now = parse_mountinfo(read_text('/proc/self/mountinfo', ''))
-        mounted = dict((fs, is_mounted(now, fs, path)) for fs, path in ordered)
+        mounted = dict((fs, is_mounted(now, fs, path)) for fs, path in ordered.items())
 
     module.exit_json(**result_for(
         module, actions,

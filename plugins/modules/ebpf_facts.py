@@ -433,22 +433,21 @@ def target_facts(targets, filter_hits, kallsyms_hits, is_loaded):
     return result
 
 
-def problems_for(facts, os_release=None):
-    """Human-readable problems, each naming the fix, from gathered facts (pure)."""
+def config_problems(facts):
+    """Kernel options that BPF kprobe programs need but the running kernel lacks."""
+    values = facts['config']['values']
+    return ['CONFIG_%s is %s in kernel %s (%s): BPF kprobe programs need it; boot a kernel built '
+            'with it (the distribution kernels of Debian, Ubuntu and Fedora are)'
+            % (key, values.get(key), facts['kernel_release'], facts['config']['source'])
+            for key in ('BPF_SYSCALL', 'BPF_EVENTS', 'KPROBES', 'KPROBE_EVENTS')
+            if values.get(key) not in (None, 'y', 'm')]
+
+
+def btf_problems(facts):
+    """Missing BTF: for vmlinux (CO-RE) and for each module asked for, with why it is missing."""
     problems = []
     release = facts['kernel_release']
     values = facts['config']['values']
-    source = facts['config']['source']
-
-    def cfg_off(key):
-        return values.get(key) not in (None, 'y', 'm')
-
-    for key in ('BPF_SYSCALL', 'BPF_EVENTS', 'KPROBES', 'KPROBE_EVENTS'):
-        if cfg_off(key):
-            problems.append('CONFIG_%s is %s in kernel %s (%s): BPF kprobe programs need it; boot a kernel built '
-                            'with it (the distribution kernels of Debian, Ubuntu and Fedora are)'
-                            % (key, values.get(key), release, source))
-
     if not facts['btf']['vmlinux']:
         if values.get('DEBUG_INFO_BTF') == 'y':
             problems.append('no BTF for vmlinux although CONFIG_DEBUG_INFO_BTF=y in kernel %s: '
@@ -466,7 +465,7 @@ def problems_for(facts, os_release=None):
                 else 'modprobe %s' % name
             problems.append('no BTF for module %s: it is not loaded (module BTF appears in /sys/kernel/btf once '
                             'the module is loaded); load it: %s' % (name, hint))
-        elif cfg_off('DEBUG_INFO_BTF_MODULES'):
+        elif values.get('DEBUG_INFO_BTF_MODULES') not in (None, 'y', 'm'):
             problems.append('no BTF for module %s: CONFIG_DEBUG_INFO_BTF_MODULES is %s in kernel %s; use the '
                             'vmlinux BTF only, or a kernel built with module BTF'
                             % (name, values.get('DEBUG_INFO_BTF_MODULES'), release))
@@ -474,16 +473,18 @@ def problems_for(facts, os_release=None):
             problems.append('no BTF for loaded module %s although the kernel builds module BTF: the module may '
                             'come from outside the kernel build (DKMS, OFED); use a module built with the kernel'
                             % name)
+    return problems
 
-    jit = facts['jit']['value']
-    if jit == 0 and values.get('BPF_JIT_ALWAYS_ON') != 'y':
+
+def runtime_problems(facts):
+    """The running system's settings: JIT, lockdown, tracefs, and the memlock limit where BPF is charged to it."""
+    problems = []
+    if facts['jit']['value'] == 0 and facts['config']['values'].get('BPF_JIT_ALWAYS_ON') != 'y':
         problems.append('the BPF JIT is disabled (net.core.bpf_jit_enable=0): programs run in the slower '
                         'interpreter; enable it: sysctl -w net.core.bpf_jit_enable=1')
-
     if facts['lockdown'].get('mode') == 'confidentiality':
         problems.append('kernel lockdown is in confidentiality mode: tracefs, kprobes and BPF reads of kernel '
                         'memory are refused; boot with lockdown=none (or disable Secure Boot lockdown)')
-
     tracefs = facts['tracefs']
     if not tracefs['path']:
         problems.append('tracefs is not mounted: run labkit.ebpf_rdma.debugfs or '
@@ -491,58 +492,69 @@ def problems_for(facts, os_release=None):
     elif not tracefs['filter_functions_readable']:
         problems.append('cannot read %s/available_filter_functions: run this module as root (become: true)'
                         % tracefs['path'])
-
     if facts['bpf_memory_accounting'] == 'rlimit':
         soft = facts['memlock']['soft']
         if soft != 'unlimited' and soft < RLIMIT_MEMLOCK_WARN:
             problems.append('kernel %s charges BPF maps and programs to RLIMIT_MEMLOCK (before 5.11) and the '
                             'limit is %d KiB: raise it (labkit.ebpf_rdma.memlock, or ulimit -l unlimited / '
-                            'LimitMEMLOCK=infinity for services)' % (release, soft // 1024))
+                            'LimitMEMLOCK=infinity for services)' % (facts['kernel_release'], soft // 1024))
+    return problems
 
-    for name, target in sorted(facts['kprobe_targets'].items()):
-        if target['attachable']:
-            continue
-        if target['filter_functions'] is None and target['kallsyms']:
-            continue  # found; tracefs already reported above
-        if target['kallsyms']:
-            problems.append('kprobe target %s is in /proc/kallsyms (%s) but not in available_filter_functions: '
-                            'ftrace cannot trace it (notrace or inlined); attach to a caller instead%s'
-                            % (name, ', '.join(target['modules']),
-                               ' or to ' + ', '.join(target['variants']) if target['variants'] else ''))
-            continue
-        if target['variants']:
-            problems.append('kprobe target %s not found under that name, only as %s (compiler clones): attach to '
-                            'the clone name' % (name, ', '.join(target['variants'])))
-            continue
-        known = kernel.KNOWN_SYMBOL_MODULES.get(name)
-        if known and not target.get('expected_module_loaded'):
-            problems.append('kprobe target %s not found: it lives in module %s, which is not loaded; load it (%s)'
-                            % (name, known[0], known[1]))
-        elif target['kallsyms'] is None and target['filter_functions'] is None:
-            problems.append('cannot look up kprobe target %s: neither /proc/kallsyms nor available_filter_functions '
-                            'could be read; run as root (become: true)' % name)
-        else:
-            problems.append('kprobe target %s not found in kernel %s: check the name (it may be inlined or '
-                            'renamed in this version) or load the module that provides it' % (name, release))
 
+def kprobe_target_problem(name, target, release):
+    """Why kprobe target ``name`` cannot be attached and what to do; None when it can (or tracefs is the reason)."""
+    if target['attachable']:
+        return None
+    if target['filter_functions'] is None and target['kallsyms']:
+        return None  # found; tracefs already reported
+    if target['kallsyms']:
+        return ('kprobe target %s is in /proc/kallsyms (%s) but not in available_filter_functions: '
+                'ftrace cannot trace it (notrace or inlined); attach to a caller instead%s'
+                % (name, ', '.join(target['modules']),
+                   ' or to ' + ', '.join(target['variants']) if target['variants'] else ''))
+    if target['variants']:
+        return ('kprobe target %s not found under that name, only as %s (compiler clones): attach to '
+                'the clone name' % (name, ', '.join(target['variants'])))
+    known = kernel.KNOWN_SYMBOL_MODULES.get(name)
+    if known and not target.get('expected_module_loaded'):
+        return ('kprobe target %s not found: it lives in module %s, which is not loaded; load it (%s)'
+                % (name, known[0], known[1]))
+    if target['kallsyms'] is None and target['filter_functions'] is None:
+        return ('cannot look up kprobe target %s: neither /proc/kallsyms nor available_filter_functions '
+                'could be read; run as root (become: true)' % name)
+    return ('kprobe target %s not found in kernel %s: check the name (it may be inlined or '
+            'renamed in this version) or load the module that provides it' % (name, release))
+
+
+def bpftool_problems(facts, os_release=None):
+    """bpftool missing (with the package that has it), or what its feature probe found missing."""
+    release = facts['kernel_release']
     bpftool = facts['bpftool']
     if not bpftool['path']:
         packages = distro.bpftool_packages(os_release or {}, release)
-        problems.append('bpftool not found: it generates vmlinux.h and skeletons; install %s'
-                        % (' '.join(packages) if packages else 'bpftool'))
-    else:
-        if bpftool['probe_error']:
-            problems.append('bpftool feature probe failed (%s): run this module as root (become: true)'
-                            % bpftool['probe_error'])
-        probe = bpftool['probe']
-        if probe:
-            if probe.get('kprobe') is False:
-                problems.append('bpftool feature probe: kprobe programs cannot be loaded on kernel %s; check '
-                                'CONFIG_BPF_EVENTS and CONFIG_KPROBES' % release)
-            if probe.get('ringbuf') is False:
-                problems.append('bpftool feature probe: no BPF ring buffer map on kernel %s (needs 5.8+): use a '
-                                'perf event array in the programs or a newer kernel' % release)
+        return ['bpftool not found: it generates vmlinux.h and skeletons; install %s'
+                % (' '.join(packages) if packages else 'bpftool')]
+    problems = []
+    if bpftool['probe_error']:
+        problems.append('bpftool feature probe failed (%s): run this module as root (become: true)'
+                        % bpftool['probe_error'])
+    probe = bpftool['probe']
+    if probe:
+        if probe.get('kprobe') is False:
+            problems.append('bpftool feature probe: kprobe programs cannot be loaded on kernel %s; check '
+                            'CONFIG_BPF_EVENTS and CONFIG_KPROBES' % release)
+        if probe.get('ringbuf') is False:
+            problems.append('bpftool feature probe: no BPF ring buffer map on kernel %s (needs 5.8+): use a '
+                            'perf event array in the programs or a newer kernel' % release)
     return problems
+
+
+def problems_for(facts, os_release=None):
+    """Human-readable problems, each naming the fix, from gathered facts (pure)."""
+    kprobes = [kprobe_target_problem(name, target, facts['kernel_release'])
+               for name, target in sorted(facts['kprobe_targets'].items())]
+    return (config_problems(facts) + btf_problems(facts) + runtime_problems(facts)
+            + [p for p in kprobes if p is not None] + bpftool_problems(facts, os_release))
 
 
 def main():

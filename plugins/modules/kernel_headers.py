@@ -407,6 +407,77 @@ def plan(state, pkg_state, build, update_cache, manager):
 
 # --------------------------------------------------------------------------
 
+def describe_host(module):
+    """The running kernel, the distribution and its package manager: what the headers package is called and where.
+
+    Fails when the distribution is neither of the Debian nor of the Red Hat family.
+    """
+    release = kernel.kernel_release()
+    os_release = read_os_release()
+    family = distro.distro_family(os_release)
+    distro_name = distro.describe_distro(os_release)
+    if family is None:
+        module.fail_json(msg='unsupported distribution %s (ID=%s, ID_LIKE=%s): kernel_headers knows the Debian '
+                             'family (apt) and the Red Hat family (dnf); install the headers of %s by hand'
+                             % (distro_name, os_release.get('ID', '?'), os_release.get('ID_LIKE', ''), release))
+    return dict(release=release, os_release=os_release, family=family, distro_name=distro_name,
+                package=distro.headers_package(os_release, release),
+                prefix=distro.headers_package_prefix(os_release),
+                flavour=distro.kernel_flavour(release),
+                manager=Apt(module, module.params['lock_timeout']) if family == 'debian' else Dnf(module),
+                manager_name='apt' if family == 'debian' else 'dnf')
+
+
+def query_package(module, host, build):
+    """(pkg_state, done, updated): the headers package, after refreshing the package lists when that may help.
+
+    Refreshing the lists is the one step that must happen before planning: whether the package exists depends
+    on it. Only when something may need installing, and never in check mode (then it is planned, in ``done``).
+    """
+    manager, package = host['manager'], host['package']
+    pkg_state = dict(manager.query(package), package=package)
+    done = []
+    updated = False
+    if (module.params['state'] == 'present' and module.params['update_cache'] and not pkg_state['installed']
+            and not pkg_state['candidate'] and not build['ok']):
+        action = manager.update_action()
+        if not module.check_mode:
+            manager.run(action)
+            updated = True
+            pkg_state = dict(manager.query(package), package=package)
+        done.append(action)
+    return pkg_state, done, updated
+
+
+def missing_fix(host, pkg_state, build):
+    """The fix for headers that are missing although the package is installed or installable; None otherwise."""
+    package = host['package']
+    if pkg_state['installed']:
+        return ('%s is installed but %s %s; reinstall it (state: present does)'
+                % (package, build['path'], 'points to %s, which has no Makefile' % build['target']
+                   if build['exists'] else 'does not exist'))
+    if pkg_state['candidate']:
+        return 'install %s (state: present, or %s)' % (
+            package, ' '.join(distro.install_command(host['os_release'], [package])))
+    return None
+
+
+def fail_unavailable(module, host, available, done, updated, result_extra):
+    """Fail saying that no headers package exists for the running kernel, with the kernels and flavours that have one."""
+    release, os_release = host['release'], host['os_release']
+    newer = [{'release': rel, 'build_ok': inspect_build_dir(rel)['ok']}
+             for rel in kernel.same_flavour_newer(release, installed_kernels())]
+    flavours = [] if available else host['manager'].all_flavours(host['prefix'])
+    module.fail_json(
+        msg=missing_package_message(release, host['package'], host['distro_name'], host['manager_name'],
+                                    host['flavour'], available, newer, flavours,
+                                    distro.image_meta_package(os_release, release),
+                                    distro.headers_meta_package(os_release, release),
+                                    updated or host['family'] != 'debian',
+                                    check_mode_skipped_update=bool(done) and not updated),
+        installed=False, build_dir_ok=False, newer_kernels=[n['release'] for n in newer], **result_extra)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -417,82 +488,34 @@ def main():
         supports_check_mode=True,
     )
     state = module.params['state']
-    update_cache = module.params['update_cache']
     if module.params['lock_timeout'] < 0:
         module.fail_json(msg='lock_timeout=%d is negative: it is the number of seconds apt-get waits for the dpkg '
                              'lock; set 0 (fail at once) or more (labkit_apt_lock_timeout in the roles, default 300)'
                              % module.params['lock_timeout'])
 
-    release = kernel.kernel_release()
-    os_release = read_os_release()
-    family = distro.distro_family(os_release)
-    distro_name = distro.describe_distro(os_release)
-    if family is None:
-        module.fail_json(msg='unsupported distribution %s (ID=%s, ID_LIKE=%s): kernel_headers knows the Debian '
-                             'family (apt) and the Red Hat family (dnf); install the headers of %s by hand'
-                             % (distro_name, os_release.get('ID', '?'), os_release.get('ID_LIKE', ''), release))
-    package = distro.headers_package(os_release, release)
-    prefix = distro.headers_package_prefix(os_release)
-    flavour = distro.kernel_flavour(release)
-    manager = Apt(module, module.params['lock_timeout']) if family == 'debian' else Dnf(module)
-    manager_name = 'apt' if family == 'debian' else 'dnf'
-
+    host = describe_host(module)
+    release, package, manager = host['release'], host['package'], host['manager']
     build = inspect_build_dir(release)
-    pkg_state = manager.query(package)
-    pkg_state['package'] = package
-    done = []
-    updated = False
+    pkg_state, done, updated = query_package(module, host, build)
+    available = manager.available(host['prefix'], host['flavour'], pkg_state['installed'])
 
-    # Refreshing the lists is the one step that must happen before planning:
-    # whether the package exists depends on it. Only when something may need
-    # installing, and never in check mode (then it is planned, below).
-    if (state == 'present' and update_cache and not pkg_state['installed'] and not pkg_state['candidate']
-            and not build['ok']):
-        action = manager.update_action()
-        if not module.check_mode:
-            manager.run(action)
-            updated = True
-            pkg_state = manager.query(package)
-            pkg_state['package'] = package
-        done.append(action)
-
-    available = manager.available(prefix, flavour, pkg_state['installed'])
-
-    actions, failure = plan(state, pkg_state, build, update_cache and not done, manager)
+    actions, failure = plan(state, pkg_state, build, module.params['update_cache'] and not done, manager)
     if state == 'absent' and pkg_state['installed']:
         actions = [manager.remove_action(package)]
 
     result_extra = dict(kernel_release=release, package=package, build_dir=build['path'],
                         build_dir_target=build['target'], available=available,
-                        distribution=dict(name=distro_name, family=family))
+                        distribution=dict(name=host['distro_name'], family=host['family']))
 
     if failure == 'missing':
-        if pkg_state['installed']:
-            fix = ('%s is installed but %s %s; reinstall it (state: present does)'
-                   % (package, build['path'], 'points to %s, which has no Makefile' % build['target']
-                      if build['exists'] else 'does not exist'))
-        elif pkg_state['candidate']:
-            fix = 'install %s (state: present, or %s)' % (
-                package, ' '.join(distro.install_command(os_release, [package])))
-        else:
-            fix = None
+        fix = missing_fix(host, pkg_state, build)
         if fix:
             module.fail_json(msg='The headers of the running kernel %s are missing: %s does not resolve to a '
                                  'directory with a Makefile. Fix: %s.' % (release, build['path'], fix),
                              installed=pkg_state['installed'], build_dir_ok=False, **result_extra)
         failure = 'unavailable'
     if failure == 'unavailable':
-        newer = []
-        for rel in kernel.same_flavour_newer(release, installed_kernels()):
-            newer.append({'release': rel, 'build_ok': inspect_build_dir(rel)['ok']})
-        flavours = [] if available else manager.all_flavours(prefix)
-        module.fail_json(
-            msg=missing_package_message(release, package, distro_name, manager_name, flavour, available, newer,
-                                        flavours, distro.image_meta_package(os_release, release),
-                                        distro.headers_meta_package(os_release, release),
-                                        updated or family != 'debian',
-                                        check_mode_skipped_update=bool(done) and not updated),
-            installed=False, build_dir_ok=False, newer_kernels=[n['release'] for n in newer], **result_extra)
+        fail_unavailable(module, host, available, done, updated, result_extra)
 
     if not module.check_mode:
         common.apply_actions(module, actions, runner=manager.run)

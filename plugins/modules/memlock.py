@@ -243,6 +243,52 @@ diff:
   returned: when diff mode is on
   type: list
   elements: dict
+ansible_facts:
+  description: Facts added to ansible_facts for the roles and tasks that follow.
+  returned: always
+  type: dict
+  contains:
+    labkit_memlock_applied:
+      description:
+        - The settings this task put in place (in check mode, would put in place), as the task asked for them.
+          A later task that would set the very same limit can compare its own settings with this and skip
+          (role C(labkit.ebpf_rdma.soft_roce) does after role C(labkit.ebpf_rdma.ebpf_host)).
+        - It describes the last M(labkit.ebpf_rdma.memlock) task run on the host; each run replaces it.
+      type: dict
+      contains:
+        state:
+          description: O(state).
+          type: str
+        value:
+          description: O(value) as given (null with O(state=absent) when not given).
+          type: str
+        bytes:
+          description: The limit in bytes, or V(unlimited); null with O(state=absent).
+          type: raw
+        domains:
+          description: O(domains).
+          type: list
+          elements: str
+        limit_type:
+          description: O(limit_type).
+          type: str
+        limits_file:
+          description: O(limits_file).
+          type: str
+        systemd:
+          description: O(systemd).
+          type: bool
+        units:
+          description: O(units) as given.
+          type: list
+          elements: str
+        dropin_name:
+          description: O(dropin_name).
+          type: str
+  sample:
+    labkit_memlock_applied: {state: present, value: unlimited, bytes: unlimited, domains: ['*', root], limit_type: both,
+                             limits_file: /etc/security/limits.d/90-labkit-memlock.conf, systemd: true, units: [],
+                             dropin_name: 90-labkit-memlock.conf}
 '''
 
 import os
@@ -459,6 +505,14 @@ def read_login_limit(module, params, size=None):
     return limits, None, None
 
 
+def applied_fact(params, size):
+    """``ansible_facts.labkit_memlock_applied``: the settings of this run, as the task asked for them."""
+    keys = ('state', 'value', 'domains', 'limit_type', 'limits_file', 'systemd', 'units', 'dropin_name')
+    fact = dict((k, params[k]) for k in keys)
+    fact['bytes'] = size
+    return fact
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -520,6 +574,7 @@ def main():
         service_limit=service_limit,
         restart_needed=stale,
         bpf_memory_accounting='memcg' if version_tuple(release) >= (5, 11, 0) else 'rlimit',
+        ansible_facts={'labkit_memlock_applied': applied_fact(p, size)},
     )
     if login_limit is None:
         extra['login_limit_reason'] = reason

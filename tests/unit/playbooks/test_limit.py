@@ -35,8 +35,8 @@ LIMITS = {
 # playbook has a play for the host
 GATES = {
     'playbooks/preflight.yml': ['Write the report and fail naming the hosts that are not ready'],
-    'playbooks/dev-vm.yml': ['labkit.ebpf_rdma.readiness : Write the JSON report on the controller',
-                             'labkit.ebpf_rdma.readiness : Fail when the host is not ready'],
+    'playbooks/dev-vm.yml': ["labkit.ebpf_rdma.preflight : Write this host's JSON report on the controller",
+                             'labkit.ebpf_rdma.preflight : Fail when the host is not ready'],
     'playbooks/test.yml': ['labkit.ebpf_rdma.project_test : Summary',
                            'labkit.ebpf_rdma.project_test : Fail when a test failed'],
     'playbooks/lab.yml': ['Say what was left for the operator'],

@@ -474,3 +474,45 @@ def test_space_in_path_is_escaped_in_fstab_and_idempotent(host, module_runner):
     again = module_runner(debugfs, args, commands=cmds)
     assert again['changed'] is False and again['persistence'] == {'debugfs': 'fstab'}
     assert host.read('/etc/fstab').count('debug\\040fs') == 1
+
+
+def params(**kw):
+    p = {'state': 'mounted', 'persistent': True, 'tracefs': True, 'debugfs_path': '/sys/kernel/debug',
+         'tracefs_path': None}
+    p.update(kw)
+    return p
+
+
+def test_mount_points_debugfs_first(host):
+    host.mkdir('/sys/kernel/tracing')
+    assert list(debugfs.mount_points(params()).items()) == [('debugfs', '/sys/kernel/debug'),
+                                                            ('tracefs', '/sys/kernel/tracing')]
+    assert list(debugfs.mount_points(params(tracefs=False))) == ['debugfs']
+
+
+def test_mount_points_without_tracing_dir_put_tracefs_beneath_debugfs(host):
+    assert debugfs.mount_points(params())['tracefs'] == '/sys/kernel/debug/tracing'
+
+
+def test_mount_points_refuse_one_directory_for_both(host):
+    with pytest.raises(debugfs.PlanError, match='two different mount points'):
+        debugfs.mount_points(params(tracefs_path='/sys/kernel/debug'))
+
+
+def test_unmount_order_deepest_first():
+    mounts = debugfs.parse_mountinfo(fixture_text(AUTOMOUNT))
+    paths = {'debugfs': '/sys/kernel/debug', 'tracefs': '/sys/kernel/debug/tracing'}
+    order = debugfs.unmount_order(mounts, paths, {'debugfs': True, 'tracefs': True})
+    assert order[-1] == '/sys/kernel/debug'
+    assert '/sys/kernel/debug/tracing' in order
+    assert debugfs.unmount_order(mounts, paths, {'debugfs': False, 'tracefs': False}) == []
+
+
+def test_command_failure_names_the_reason():
+    mount = debugfs.Action('mount', '/sys/kernel/debug', 'mount debugfs at /sys/kernel/debug',
+                           argv=['mount', '-t', 'debugfs', 'debugfs', '/sys/kernel/debug'])
+    umount = debugfs.Action('umount', '/sys/kernel/debug', 'unmount /sys/kernel/debug', argv=['umount', 'x'])
+    assert 'confidentiality mode' in debugfs.command_failure(mount, 32, '', 'permission denied', 'confidentiality')
+    assert debugfs.command_failure(mount, 32, '', 'boom\n', 'none').startswith(
+        'mount debugfs at /sys/kernel/debug failed (exit 32): boom. See dmesg')
+    assert 'Something still uses /sys/kernel/debug' in debugfs.command_failure(umount, 32, 'busy', '', None)

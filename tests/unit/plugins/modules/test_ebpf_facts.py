@@ -498,3 +498,32 @@ def test_unknown_tool_is_refused(tmp_path, monkeypatch, module_runner):
     Host(tmp_path, monkeypatch)
     result = module_runner(ebpf_facts, {'tools': ['gcc']}, commands=bpftool_commands())
     assert result['failed'] and 'gcc' in result['msg']
+
+
+def target(**kw):
+    t = {'attachable': False, 'filter_functions': False, 'kallsyms': False, 'modules': [], 'variants': []}
+    t.update(kw)
+    return t
+
+
+def test_kprobe_target_problem_names_each_case():
+    problem = ebpf_facts.kprobe_target_problem
+    assert problem('f', target(attachable=True), '6.1.0') is None
+    assert problem('f', target(filter_functions=None, kallsyms=True), '6.1.0') is None  # tracefs is the reason
+    assert 'ftrace cannot trace it' in problem('f', target(kallsyms=True, modules=['m']), '6.1.0')
+    assert 'compiler clones' in problem('f', target(variants=['f.isra.0']), '6.1.0')
+    assert 'neither /proc/kallsyms' in problem('f', target(kallsyms=None, filter_functions=None), '6.1.0')
+    assert problem('f', target(), '6.1.0').startswith('kprobe target f not found in kernel 6.1.0')
+
+
+def test_config_problems_only_for_options_set_off():
+    values = {'BPF_SYSCALL': 'y', 'BPF_EVENTS': 'm', 'KPROBES': 'n'}
+    facts = {'kernel_release': '6.1.0', 'config': {'source': '/boot/config-6.1.0', 'values': values}}
+    assert [p.split(' ')[0] for p in ebpf_facts.config_problems(facts)] == ['CONFIG_KPROBES']
+
+
+def test_bpftool_problems_for_missing_tool_and_probe():
+    facts = {'kernel_release': '6.1.0', 'bpftool': {'path': None}}
+    assert ebpf_facts.bpftool_problems(facts)[0].startswith('bpftool not found')
+    facts['bpftool'] = {'path': '/usr/sbin/bpftool', 'probe_error': None, 'probe': {'kprobe': True, 'ringbuf': False}}
+    assert [p.split(':')[1].strip()[:5] for p in ebpf_facts.bpftool_problems(facts)] == ['no BP']

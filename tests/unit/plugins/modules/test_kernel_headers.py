@@ -578,3 +578,18 @@ def test_negative_lock_timeout_is_refused_before_anything_runs(tmp_path, monkeyp
     assert result['failed']
     assert 'lock_timeout=-5 is negative' in result['msg'] and 'set 0 (fail at once) or more' in result['msg']
     assert commands.calls == []
+
+
+def test_missing_fix_names_reinstall_install_or_nothing():
+    host = {'package': 'linux-headers-6.1.0-50-amd64',
+            'os_release': {'ID': 'debian', 'VERSION_CODENAME': 'bookworm'}}
+    build = {'path': '/lib/modules/6.1.0-50-amd64/build', 'exists': False, 'target': None}
+    fix = kernel_headers.missing_fix(host, {'installed': True, 'candidate': None}, build)
+    assert fix == ('linux-headers-6.1.0-50-amd64 is installed but /lib/modules/6.1.0-50-amd64/build does not exist; '
+                   'reinstall it (state: present does)')
+    broken = dict(build, exists=True, target='/usr/src/gone')
+    assert 'points to /usr/src/gone, which has no Makefile' in kernel_headers.missing_fix(
+        host, {'installed': True, 'candidate': None}, broken)
+    fix = kernel_headers.missing_fix(host, {'installed': False, 'candidate': '6.1.158-1'}, build)
+    assert fix.startswith('install linux-headers-6.1.0-50-amd64 (state: present, or ')
+    assert kernel_headers.missing_fix(host, {'installed': False, 'candidate': None}, build) is None

@@ -302,3 +302,33 @@ def test_changed_value_rewrites(host, module_runner):
     assert r['changed'] is True and r['actions'] == ['write ' + LIMITS]
     assert '65536' in r['diff'][0]['before'] and '131072' in r['diff'][0]['after']
     assert fake.commands.ran(*RELOAD) == []  # limits.d needs no reload
+
+
+def test_applied_settings_are_a_fact_for_later_roles(host, module_runner):
+    """ansible_facts.labkit_memlock_applied: what soft_roce compares with to skip setting the same limit again."""
+    fake = FakeSystem(host)
+    r = module_runner(memlock, {'value': '64M', 'units': ['ssh']}, commands=fake.commands)
+    assert r['ansible_facts'] == {'labkit_memlock_applied': {
+        'state': 'present', 'value': '64M', 'bytes': 67108864, 'domains': ['*', 'root'], 'limit_type': 'both',
+        'limits_file': LIMITS, 'systemd': True, 'units': ['ssh'], 'dropin_name': '90-labkit-memlock.conf'}}
+    # unchanged on a second run, and in check mode (the fact says what the task asks for)
+    again = module_runner(memlock, {'value': '64M', 'units': ['ssh']}, commands=fake.commands, check_mode=True)
+    assert again['changed'] is False and again['ansible_facts'] == r['ansible_facts']
+
+
+def test_applied_fact_of_unlimited_and_absent(host, module_runner):
+    fake = FakeSystem(host)
+    r = module_runner(memlock, {'value': 'unlimited', 'systemd': False}, commands=fake.commands, check_mode=True)
+    fact = r['ansible_facts']['labkit_memlock_applied']
+    assert fact['bytes'] == 'unlimited' and fact['value'] == 'unlimited' and fact['systemd'] is False
+    gone = module_runner(memlock, {'state': 'absent'}, commands=fake.commands)
+    fact = gone['ansible_facts']['labkit_memlock_applied']
+    assert fact['state'] == 'absent' and fact['value'] is None and fact['bytes'] is None
+
+
+def test_applied_fact_helper():
+    params = {'state': 'present', 'value': '512M', 'domains': ['@rdma'], 'limit_type': 'soft',
+              'limits_file': LIMITS, 'systemd': False, 'units': [], 'dropin_name': 'x.conf', 'login_user': None}
+    assert memlock.applied_fact(params, 536870912) == {
+        'state': 'present', 'value': '512M', 'bytes': 536870912, 'domains': ['@rdma'], 'limit_type': 'soft',
+        'limits_file': LIMITS, 'systemd': False, 'units': [], 'dropin_name': 'x.conf'}
