@@ -175,7 +175,7 @@ options:
     default: []
   fabric:
     description:
-      - Fabric NICs, one per entry, after the management NIC: a virtio-net device on a QEMU C(dgram) netdev over
+      - Fabric NICs, one per entry, after the management NIC, each a virtio-net device on a QEMU C(dgram) netdev over
         two unix datagram sockets on the controller (no root, no bridge, no multicast; nothing leaves the
         controller). Two VMs whose O(fabric[].local) and O(fabric[].remote) are crossed share one Ethernet segment.
       - The socket directory is created (mode 0700) and a stale local socket of a VM that does not run is removed
