@@ -175,7 +175,6 @@ def main():
             unreachable_metric=dict(type='int', default=fabric.DEFAULT_UNREACHABLE_METRIC),
             avoid_routes=dict(type='list', elements='dict', default=[]),
         ),
-        required_one_of=[('mac', 'vm_name')],
         supports_check_mode=True,
     )
     p = module.params
@@ -183,6 +182,8 @@ def main():
         module.fail_json(msg=missing_required_lib('netaddr') + ' (apt-get install python3-netaddr in the guest)')
     if not 1 <= p['unreachable_metric'] <= 4294967295:
         module.fail_json(msg='unreachable_metric=%d is not a route metric: give 1 to 4294967295' % p['unreachable_metric'])
+    if not p['mac'] and not p['vm_name']:
+        module.fail_json(msg='give the fabric NIC\'s mac, or vm_name (the VM\'s name, whose fabric MAC qemu_vm computed)')
     mac = (p['mac'] or fabric.fabric_mac(p['vm_name'], p['nic_index'])).lower()
     if not fabric.MAC_RE.match(mac):
         module.fail_json(msg='mac=%r is not a MAC (six hex pairs separated by ":")' % p['mac'])

@@ -96,3 +96,8 @@ def test_absent_removes_address_and_pin(module_runner):
     assert changes(cmds) == [('addr', 'del', '10.77.0.1/24', 'dev', 'v0'),
                              ('route', 'del', 'unreachable', '10.77.0.0/24', 'metric', '4242')]
     assert res['changed'] is True
+
+
+def test_neither_mac_nor_vm_name_fails(module_runner):
+    res = module_runner(fabric_netdev, dict(subnet='10.77.0.0/24', index=1), commands=ip_world('bare'))
+    assert res['failed'] and 'vm_name' in res['msg']
