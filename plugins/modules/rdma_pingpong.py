@@ -21,7 +21,8 @@ description:
   - Across hosts (a fabric) one task runs O(side=server) on one node (in the background of the play, C(async)
     with C(poll 0)) and another O(side=client) on the other node with O(address) the server's IPv4 address; each
     side uses its own port's IPv4-mapped GID. The server runs for O(timeout) seconds at most; before it starts,
-    a ping-pong server left on O(tcp_port) by an earlier run is stopped (RV(stale_servers)). This is the smallest proof that a soft-RoCE (or hardware) device passes traffic end to end
+    a ping-pong server left on O(tcp_port) by an earlier run is stopped (RV(stale_servers)).
+  - This is the smallest proof that a soft-RoCE (or hardware) device passes traffic end to end
     through libibverbs, the provider library and the kernel driver.
   - The GID index defaults to the port's first IPv4-mapped RoCE v2 GID, read from sysfs (the same table
     M(labkit.ebpf_rdma.rdma_facts) reports); RoCE needs a GID that carries an IP address.
