@@ -5,6 +5,8 @@
 #   make test        the whole test suite (what .ci/run runs): test-static, then test-vm
 # Parts: test-static (unit, changelog-lint, docs, lint, sanity, build: minutes, no VM)
 #        test-vm     (Molecule scenarios default, unbaked and trixie-amd64 on real QEMU VMs: tens of minutes)
+#   make test-fabric the two-node soft-RoCE fabric (Molecule scenario fabric: two real QEMU VMs;
+#                    not part of make test)
 #   make test-habits ad-hoc commands, reused connections and --limit against a real VM
 #   make test-faults-vm  VM-level fault suite (tests/faults/vm/run) on scratch VMs: tens of minutes
 #   make test-matrix the guest matrix (release x arch) on real QEMU VMs, one scenario after the
@@ -24,7 +26,7 @@ MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
 INVENTORY_PLUGINS = $(sort $(basename $(notdir $(wildcard plugins/inventory/*.py))))
 
-.PHONY: venv host-deps test test-static test-vm test-matrix test-habits test-faults-vm unit sanity lint docs build changelog-lint
+.PHONY: venv host-deps test test-static test-vm test-fabric test-matrix test-habits test-faults-vm unit sanity lint docs build changelog-lint
 
 venv:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +59,11 @@ VM_SCENARIOS ?= default unbaked trixie-amd64
 
 test-vm:
 	@set -e; for s in $(VM_SCENARIOS); do $(BIN)/molecule test -s $$s; done
+
+# Two VMs joined by a QEMU dgram segment, RDMA between them (molecule/fabric, docs/fabric.md);
+# its own target, not in VM_SCENARIOS: two VMs at once are more than CI's time allows.
+test-fabric:
+	$(BIN)/molecule test -s fabric
 
 # The guest matrix, one VM at a time; every cell runs even when one fails, then a table of
 # cell, result and wall time is printed and the target fails if any cell failed.

@@ -15,6 +15,7 @@ __metaclass__ = type
 import os
 import re
 
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.fabric import fabric_args
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.vm_base import ARCH_INFO
 
 
@@ -147,7 +148,8 @@ def vm_argv(qemu, spec):
 
     Keys: name, arch, accel, cpus, memory_mb, overlay, kernel, initrd,
     ssh_port, serial_log, pidfile, qmp_socket, fw_cfg (list of tuples),
-    cmdline_extra, extra_args (list).
+    cmdline_extra, extra_args (list), fabric (normalized fabric links, see
+    :func:`fabric.normalize_links`: one ``dgram`` NIC each after the management NIC).
 
     With a ``kernel`` the VM boots it directly (``-kernel/-initrd/-append``).
     Without one it boots its disk through firmware: ``pflash`` (a
@@ -179,6 +181,7 @@ def vm_argv(qemu, spec):
     argv += ['-netdev', 'user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22' % int(spec['ssh_port']),
              '-device', 'virtio-net-pci,netdev=n0',
              '-device', 'virtio-rng-pci']
+    argv += fabric_args(spec.get('fabric') or [], qemu_opt)
     argv += fw_cfg_args(spec.get('fw_cfg') or [])
     argv += ['-display', 'none', '-serial', 'file:%s' % spec['serial_log'], '-monitor', 'none',
              '-qmp', 'unix:%s,server=on,wait=off' % qemu_opt(spec['qmp_socket']),

@@ -380,3 +380,21 @@ def pingpong_hint(stderr, device, gid_index):
         return ('the verbs resources could not be allocated: the locked-memory limit may be too low '
                 '(labkit.ebpf_rdma.memlock) or the device is not ACTIVE')
     return 'check the device state (rdma link show; ibv_devinfo -d %s)' % device
+
+
+def stale_pingpong_servers(procs, tcp_port):
+    """The pids among ``procs`` (pid -> argv) that are ``ibv_*_pingpong`` servers on ``tcp_port``.
+
+    A server is a ping-pong program run without the peer's address (its last
+    argument is an option value, not an address); one left from an earlier run
+    answers the next client with its own GID index and both sides fail.
+    """
+    programs = set(PINGPONG_TOOLS.values())
+    found = []
+    for pid, argv in sorted(procs.items()):
+        if not argv or argv[0].rsplit('/', 1)[-1] not in programs:
+            continue
+        pairs = dict(zip(argv[1::2], argv[2::2]))
+        if pairs.get('-p') == str(tcp_port) and len(argv) % 2 == 1:
+            found.append(pid)
+    return found

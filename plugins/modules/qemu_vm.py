@@ -173,6 +173,32 @@ options:
     type: list
     elements: str
     default: []
+  fabric:
+    description:
+      - Fabric NICs, one per entry, after the management NIC, each a virtio-net device on a QEMU C(dgram) netdev over
+        two unix datagram sockets on the controller (no root, no bridge, no multicast; nothing leaves the
+        controller). Two VMs whose O(fabric[].local) and O(fabric[].remote) are crossed share one Ethernet segment.
+      - The socket directory is created (mode 0700) and a stale local socket of a VM that does not run is removed
+        before the start. Socket paths are unix socket paths (107 bytes at most).
+      - Changing the list of a running VM reports RV(restart_needed).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      local:
+        description: Absolute path of this VM's socket (QEMU binds it).
+        type: path
+        required: true
+      remote:
+        description: Absolute path of the peer VM's socket (where this VM's frames go).
+        type: path
+        required: true
+      mac:
+        description:
+          - MAC of the NIC; empty means a stable, locally administered one computed from O(name) and the entry's
+            position (RV(fabric)), which the guest module M(labkit.ebpf_rdma.fabric_netdev) computes the same way.
+        type: str
+        default: ''
 '''
 
 EXAMPLES = r'''
@@ -261,6 +287,13 @@ argv:
   returned: when O(state=started) or O(state=running)
   type: list
   elements: str
+fabric:
+  description: The fabric NICs as started, each with C(local), C(remote) and C(mac) (the computed MAC when none was given).
+  returned: when O(state=started) or O(state=running)
+  type: list
+  elements: dict
+  sample: [{local: /run/user/1000/labkit-fabric/node1.sock, remote: /run/user/1000/labkit-fabric/node2.sock,
+            mac: "02:8e:1f:0a:33:c4"}]
 restart_needed:
   description: True when the VM runs with settings that differ from the requested ones (stop and start it to apply them).
   returned: when O(state=started) or O(state=running)
@@ -280,12 +313,14 @@ import platform
 import shutil
 import signal
 import socket
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
     Action, apply_actions, plan_file, plan_run, read_text, run_checked, result_for, write_file_atomic)
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fabric as fabric_utils
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fsafe
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu_argv
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import ssh_access
@@ -439,6 +474,11 @@ class VM(object):
                         hint='the overlay must not be smaller than the base image (local_vm_disk_size)')
         elif action.kind == 'seed':
             self.write_seed()
+        elif action.kind == 'fabric_dir':
+            if not os.path.isdir(action.target):
+                os.makedirs(action.target, 0o700)
+        elif action.kind == 'stale_socket':
+            os.unlink(action.target)
         elif action.kind == 'start':
             self.start(action.argv)
         else:
@@ -624,6 +664,8 @@ def desired_config(p, hostname, firmware=None):
     recorded config of a kernel-booted VM stays what it always was (no spurious restart_needed)."""
     cfg = dict((k, p[k]) for k in CONFIG_KEYS if k in p)
     cfg['hostname'] = hostname
+    if p.get('fabric'):
+        cfg['fabric'] = fabric_utils.normalize_links(p['name'], p['fabric'])
     if firmware:
         cfg.update(firmware=firmware, guest_apt_sources=p['guest_apt_sources'], guest_apt_conf=p['guest_apt_conf'])
     return cfg
@@ -652,6 +694,11 @@ ARGUMENT_SPEC = dict(
     hostname=dict(type='str', default=''),
     kernel_cmdline=dict(type='str', default=''),
     extra_args=dict(type='list', elements='str', default=[]),
+    fabric=dict(type='list', elements='dict', default=[], options=dict(
+        local=dict(type='path', required=True),
+        remote=dict(type='path', required=True),
+        mac=dict(type='str', default=''),
+    )),
 )
 
 # shown in place of a key in a diff (the seed's user-data carries the VM's private host key)
@@ -700,7 +747,8 @@ def exit_running(vm, actions, pid, saved, restart_needed):
               accel_reason=saved.get('accel_reason'),
               connection=ssh_access.connection_vars(vm.name, port, vm.key, vm.known_hosts),
               inventory=vm.inventory, ssh_config=vm.ssh_config, argv=saved.get('argv') or [],
-              restart_needed=restart_needed, boot=(saved.get('config') or {}).get('firmware') or 'kernel')
+              restart_needed=restart_needed, boot=(saved.get('config') or {}).get('firmware') or 'kernel',
+              fabric=(saved.get('config') or {}).get('fabric') or [])
 
 
 def plan_absent(vm, pid, dir_exists):
@@ -835,6 +883,10 @@ def exit_planned(vm, actions, port, hostname, firmware):
     if firmware:
         seed_actions, _rewrite = vm.plan_seed(hostname, vm.p['guest_apt_sources'], vm.p['guest_apt_conf'])
         actions += seed_actions + [Action('seed', vm.seed, 'write the NoCloud seed %s' % vm.seed)]
+    try:
+        actions += plan_fabric_sockets(fabric_utils.normalize_links(vm.name, vm.p['fabric']))
+    except FabricPathError as e:
+        vm.module.fail_json(msg=str(e))
     actions.append(Action('start', vm.name, 'start %s' % vm.name))
     file_actions, _conn = vm.plan_user_files(port, host_pub)
     exit_with(vm, actions + file_actions, secret=read_text(vm.host_key), running=False)
@@ -854,7 +906,32 @@ def plan_launch(vm, hostname, firmware, qemu, spec):
         spec['fw_cfg'] = [('authorized_keys', 'file', vm.key + '.pub'),
                           ('ssh_host_ed25519_key', 'file', vm.host_key),
                           ('hostname', 'string', hostname)]
+    actions += plan_fabric_sockets(spec.get('fabric') or [])
     return actions + [Action('start', vm.name, 'start %s' % vm.name, argv=qemu_argv.vm_argv(qemu, spec))]
+
+
+def plan_fabric_sockets(links):
+    """Before a start: the socket directories to create and the stale local sockets to remove.
+
+    Only called for a VM that does not run, so a socket at its own local path is left over
+    from an earlier QEMU (which would make the bind fail).
+    """
+    actions = []
+    for link in links:
+        sock_dir = os.path.dirname(link['local'])
+        if not os.path.isdir(sock_dir) and sock_dir not in [a.target for a in actions]:
+            actions.append(Action('fabric_dir', sock_dir, 'create the fabric socket directory %s' % sock_dir))
+        if os.path.lexists(link['local']):
+            if not stat.S_ISSOCK(os.lstat(link['local']).st_mode):
+                raise FabricPathError('the fabric socket path %s exists and is not a socket; nothing was started. '
+                                      'Remove it or choose another socket directory (labkit_fabric_socket_dir)'
+                                      % link['local'])
+            actions.append(Action('stale_socket', link['local'], 'remove the stale fabric socket %s' % link['local']))
+    return actions
+
+
+class FabricPathError(Exception):
+    pass
 
 
 def launch(vm, argv):
@@ -891,8 +968,11 @@ def do_started(vm, hostname):
     spec = dict(name=vm.name, arch=p['arch'], accel=accel, cpus=p['cpus'], memory_mb=p['memory'], overlay=vm.overlay,
                 kernel=kernel, initrd=initrd, ssh_port=port, serial_log=vm.serial_log, pidfile=vm.pidfile,
                 qmp_socket=vm.qmp, cmdline_extra=p['kernel_cmdline'], extra_args=p['extra_args'],
-                pflash=pflash)
-    start = plan_launch(vm, hostname, firmware, progs[0], spec)
+                pflash=pflash, fabric=want.get('fabric') or [])
+    try:
+        start = plan_launch(vm, hostname, firmware, progs[0], spec)
+    except FabricPathError as e:
+        module.fail_json(msg=str(e))
     vm.record = dict(name=vm.name, config=want, ssh_port=port, accel=accel, accel_reason=accel_reason,
                      argv=start[-1].argv)
     start[-1].description = 'start %s with %s on 127.0.0.1:%d (%s; %s)' % (vm.name, accel, port, why, accel_reason)
@@ -905,7 +985,8 @@ def do_started(vm, hostname):
     extra = dict(seed=vm.seed) if firmware else {}
     exit_with(vm, actions + file_actions, secret=read_text(vm.host_key), running=bool(new_pid), pid=new_pid,
               ssh_port=port, accel=accel, accel_reason=accel_reason, connection=conn, inventory=vm.inventory,
-              ssh_config=vm.ssh_config, argv=argv, restart_needed=False, boot=firmware or 'kernel', **extra)
+              ssh_config=vm.ssh_config, argv=argv, restart_needed=False, boot=firmware or 'kernel',
+              fabric=want.get('fabric') or [], **extra)
 
 
 def start_inputs(vm, hostname):
@@ -953,6 +1034,8 @@ def main():
     hostname = p['hostname'] or p['name']
     state_dir = p['state_dir'] or os.path.join(vm_base.user_state_root(os.environ), 'vms', p['name'] or '')
     problem = vm_instance.vm_options_problem(p, state_dir, hostname, state == 'started')
+    if not problem and state == 'started':
+        problem = fabric_utils.links_problem(fabric_utils.normalize_links(p['name'], p['fabric']))
     if problem:
         module.fail_json(msg=problem)
     vm = VM(module)

@@ -17,7 +17,12 @@ author: labkit.ebpf_rdma contributors (@labkit)
 description:
   - Runs one C(ibv_ud_pingpong) (or C(ibv_rc_pingpong), C(ibv_uc_pingpong), C(ibv_srq_pingpong)) server in the
     background and one client against it, both on this host and on the same RDMA device, and checks that both
-    sides exit 0. This is the smallest proof that a soft-RoCE (or hardware) device passes traffic end to end
+    sides exit 0 (O(side=both)).
+  - Across hosts (a fabric) one task runs O(side=server) on one node (in the background of the play, C(async)
+    with C(poll 0)) and another O(side=client) on the other node with O(address) the server's IPv4 address; each
+    side uses its own port's IPv4-mapped GID. The server runs for O(timeout) seconds at most; before it starts,
+    a ping-pong server left on O(tcp_port) by an earlier run is stopped (RV(stale_servers)).
+  - This is the smallest proof that a soft-RoCE (or hardware) device passes traffic end to end
     through libibverbs, the provider library and the kernel driver.
   - The GID index defaults to the port's first IPv4-mapped RoCE v2 GID, read from sysfs (the same table
     M(labkit.ebpf_rdma.rdma_facts) reports); RoCE needs a GID that carries an IP address.
@@ -49,9 +54,18 @@ options:
     type: int
     default: 18515
   address:
-    description: Address the client connects to, where the server runs (this host).
+    description:
+      - Address the client connects to, where the server runs (this host with O(side=both)). The programs meet
+        over IPv4 only.
     type: str
     default: 127.0.0.1
+  side:
+    description:
+      - V(both) runs the server and the client here. V(server) runs only the server (and waits for one client),
+        V(client) only the client, against O(address).
+    type: str
+    choices: [both, server, client]
+    default: both
   iterations:
     description: Number of exchanges (C(-n)).
     type: int
@@ -100,6 +114,26 @@ EXAMPLES = r'''
 - name: Show the throughput
   ansible.builtin.debug:
     msg: "{{ pp.client.mbit_per_sec }} Mbit/s over GID {{ pp.gid }}"
+
+- name: Across two nodes - the server on node2, in the background
+  labkit.ebpf_rdma.rdma_pingpong:
+    device: rxe1
+    side: server
+    timeout: 60
+  delegate_to: node2
+  async: 90
+  poll: 0
+  changed_when: false
+  register: pp_server
+
+- name: The client on node1 against node2's fabric address
+  labkit.ebpf_rdma.rdma_pingpong:
+    device: rxe1
+    side: client
+    address: 10.77.0.2
+    timeout: 60
+  delegate_to: node1
+  register: pp_client
 '''
 
 RETURN = r'''
@@ -128,27 +162,39 @@ client_cmd:
   returned: always
   type: list
   elements: str
+side:
+  description: Which side(s) ran here (O(side)).
+  returned: always
+  type: str
+  sample: both
 attempts:
-  description: How many times the client was started (it is retried until the server listens).
+  description: How many times the client was started (it is retried until the server listens); 0 with O(side=server).
   returned: always
   type: int
 client:
   description:
     - The client side - C(rc), C(stdout), C(stderr) and the figures it printed (C(bytes), C(seconds),
       C(mbit_per_sec), C(iterations), C(usec_per_iter), C(local) and C(remote) queue-pair addresses).
-  returned: always
+  returned: when O(side) is V(both) or V(client)
   type: dict
 server:
   description: The server side, with the same keys as RV(client).
-  returned: always
+  returned: when O(side) is V(both) or V(server)
   type: dict
+stale_servers:
+  description: PIDs of ping-pong servers on O(tcp_port) left by earlier runs, stopped before this server started.
+  returned: when O(side) is V(both) or V(server)
+  type: list
+  elements: int
 seconds:
   description: Wall time of the test.
   returned: always
   type: float
 '''
 
+import os
 import shutil
+import signal
 import tempfile
 import time
 
@@ -156,7 +202,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import background
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.rdma import (
-    PINGPONG_TOOLS, parse_pingpong, pingpong_argv, pingpong_hint, read_ib_device)
+    PINGPONG_TOOLS, parse_pingpong, pingpong_argv, pingpong_hint, read_ib_device, stale_pingpong_servers)
 
 # Seconds the server may still take to finish once the client failed (it may
 # print why); then it is killed.
@@ -203,6 +249,7 @@ def main():
             iterations=dict(type='int', default=1000),
             size=dict(type='int', default=0),
             timeout=dict(type='int', default=30),
+            side=dict(type='str', default='both', choices=['both', 'server', 'client']),
         ),
         supports_check_mode=True,
     )
@@ -228,25 +275,31 @@ def main():
                                server=p['address'])
     started = time.time()
     deadline = started + p['timeout']
+    result = dict(changed=False, program=program, gid_index=index, gid=gid, server_cmd=server_cmd,
+                  client_cmd=client_cmd, side=p['side'], attempts=0)
+    if p['side'] != 'client':
+        result['stale_servers'] = stop_stale_servers(module, p['tcp_port'])
+    if p['side'] == 'server':
+        # in the foreground, bounded: the play runs this task in the background (async, poll 0)
+        rc, out, err = module.run_command(['timeout', str(p['timeout'])] + server_cmd)
+        result['server'] = side_result(rc, out, err)
+    elif p['side'] == 'client':
+        result['attempts'], result['client'] = run_client(module, client_cmd, deadline, None)
+    else:
+        both(module, server_cmd, client_cmd, deadline, p['timeout'], result)
+    result['seconds'] = round(time.time() - started, 2)
+    fail_if_failed(module, result, p, index, gid)
+    module.exit_json(**result)
+
+
+def both(module, server_cmd, client_cmd, deadline, timeout, result):
+    """The server in the background (a session of its own, killed at the deadline at the latest), the client here."""
     work = tempfile.mkdtemp(prefix='labkit-pingpong-')
     server = None
     try:
-        # The server runs in the background (a session of its own, killed after timeout
-        # seconds at the latest) while the client runs here.
-        server = background.start(module, server_cmd, work, p['timeout'])
-        attempts = 0
-        while True:
-            attempts += 1
-            # the client's own wait is bounded by what is left of the test's time
-            left = max(1, int(deadline - time.time()))
-            rc, out, err = module.run_command(['timeout', str(left)] + client_cmd)
-            if rc == 0 or "Couldn't connect to" not in (err or '') or time.time() + 0.5 >= deadline:
-                break
-            if server.poll() is not None:  # the server gave up: retrying cannot help
-                break
-            time.sleep(0.5)
-        client = side_result(rc, out, err)
-        server_rc = server.wait(deadline if rc == 0 else min(deadline, time.time() + SERVER_GRACE))
+        server = background.start(module, server_cmd, work, timeout)
+        result['attempts'], client = run_client(module, client_cmd, deadline, server)
+        server_rc = server.wait(deadline if client['rc'] == 0 else min(deadline, time.time() + SERVER_GRACE))
         if server_rc is None:
             server.kill()
             server_rc = 124
@@ -256,21 +309,68 @@ def main():
         if server is not None and server.poll() is None:
             server.kill()
         shutil.rmtree(work, ignore_errors=True)
-    result = dict(changed=False, program=program, gid_index=index, gid=gid, server_cmd=server_cmd,
-                  client_cmd=client_cmd, attempts=attempts, client=client,
-                  server=side_result(server_rc, s_out, s_err), seconds=round(time.time() - started, 2))
-    if client['rc'] != 0 or server_rc != 0:
-        which = 'client' if client['rc'] != 0 else 'server'
-        side = result[which]
+    result.update(client=client, server=side_result(server_rc, s_out, s_err))
+
+
+def run_client(module, client_cmd, deadline, server):
+    """Run the client until it meets the server (retried while the server does not listen yet)."""
+    attempts = 0
+    while True:
+        attempts += 1
+        # the client's own wait is bounded by what is left of the test's time
+        left = max(1, int(deadline - time.time()))
+        rc, out, err = module.run_command(['timeout', str(left)] + client_cmd)
+        if rc == 0 or "Couldn't connect to" not in (err or '') or time.time() + 0.5 >= deadline:
+            break
+        if server is not None and server.poll() is not None:  # the server gave up: retrying cannot help
+            break
+        time.sleep(0.5)
+    return attempts, side_result(rc, out, err)
+
+
+def proc_argvs():
+    """``{pid: argv}`` of the processes this user can read."""
+    procs = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                raw = f.read()
+        except (IOError, OSError):
+            continue
+        procs[int(entry)] = [a for a in raw.decode('utf-8', 'replace').split('\0') if a]
+    return procs
+
+
+def stop_stale_servers(module, tcp_port):
+    """Stop ping-pong servers on ``tcp_port`` left by earlier runs (they would answer with their own GID index)."""
+    stale = stale_pingpong_servers(proc_argvs(), tcp_port)
+    for pid in stale:
+        module.warn('stopping the ping-pong server pid %d on TCP port %d, left by an earlier run' % (pid, tcp_port))
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    if stale:
+        time.sleep(0.5)
+    return stale
+
+
+def fail_if_failed(module, result, p, index, gid):
+    for which in ('client', 'server'):
+        side = result.get(which)
+        if side is None or side['rc'] == 0:
+            continue
         lines = (side['stderr'] or side['stdout']).strip().splitlines()
         if side['rc'] == 124:
             how = 'timed out after %d s (timeout)' % p['timeout']
         else:
             how = 'exited %d (%s)' % (side['rc'], lines[-1].strip() if lines else 'no output')
-        module.fail_json(msg='%s on %s port %d (GID index %d, %s) failed: the %s %s; %s'
-                             % (program, p['device'], p['ib_port'], index, gid, which, how,
+        where = '' if p['side'] == 'both' else ' (against %s)' % p['address'] if which == 'client' else ' (side=server)'
+        module.fail_json(msg='%s on %s port %d (GID index %d, %s) failed: the %s%s %s; %s'
+                             % (result['program'], p['device'], p['ib_port'], index, gid, which, where, how,
                                 pingpong_hint(side['stderr'], p['device'], index)), **result)
-    module.exit_json(**result)
 
 
 if __name__ == '__main__':

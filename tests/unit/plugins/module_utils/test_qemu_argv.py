@@ -186,3 +186,17 @@ def test_probe_verdict_on_a_full_tcg_boot_log():
     ok, reason = qemu_argv.probe_verdict(text, 0, '', False)
     assert ok and 'Run /init as init process' in reason
     assert 'labkit-fwcfg' in text  # the identity oneshot ran in that boot
+
+
+def test_vm_argv_puts_the_fabric_nics_after_the_management_nic():
+    from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fabric
+    links = fabric.normalize_links('devvm', [{'local': '/f/devvm.sock', 'remote': '/f/peer.sock'}])
+    argv = qemu_argv.vm_argv('/usr/bin/qemu-system-x86_64', dict(SPEC, fabric=links))
+    assert _opt(argv, '-netdev') == ['user,id=n0,hostfwd=tcp:127.0.0.1:40022-:22',
+                                     'dgram,id=fab0,local.type=unix,local.path=/f/devvm.sock,'
+                                     'remote.type=unix,remote.path=/f/peer.sock']
+    devices = _opt(argv, '-device')
+    assert devices.index('virtio-net-pci,netdev=n0') < devices.index(
+        'virtio-net-pci,netdev=fab0,mac=%s' % fabric.fabric_mac('devvm'))
+    # no fabric: the argv of a VM is what it always was
+    assert qemu_argv.vm_argv('q', SPEC) == qemu_argv.vm_argv('q', dict(SPEC, fabric=[]))

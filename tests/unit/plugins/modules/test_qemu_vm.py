@@ -627,3 +627,51 @@ def test_the_stop_and_remove_plans_are_pure(tmp_path, monkeypatch):
         'remove the stale pidfile %s' % (tmp_path / 'devvm' / 'qemu.pid')]
     assert qemu_vm.plan_stopped(vm, None, False) == []
     assert not (tmp_path / 'devvm').exists()
+
+
+def test_fabric_nic_sockets_mac_and_restart_needed(module_runner, world, tmp_path):
+    fab = tmp_path / 'fabric'
+    links = [{'local': str(fab / 'devvm.sock'), 'remote': str(fab / 'peer.sock')}]
+    check = module_runner(qemu_vm, world.args(fabric=links), commands=world.commands(), check_mode=True)
+    assert 'create the fabric socket directory %s' % fab in check['actions'] and not fab.exists()
+    res = module_runner(qemu_vm, world.args(fabric=links), commands=world.commands())
+    mac = qemu_vm.fabric_utils.fabric_mac('devvm')
+    assert res['fabric'] == [dict(links[0], mac=mac)]
+    argv = world.procs[FAKE_PID]
+    assert 'virtio-net-pci,netdev=fab0,mac=%s' % mac in argv
+    assert oct(os.stat(str(fab)).st_mode & 0o777) == '0o700'
+    # running: the same fabric is no change; another one needs a restart
+    again = module_runner(qemu_vm, world.args(fabric=links), commands=world.commands())
+    assert again['changed'] is False and again['restart_needed'] is False and again['fabric'] == res['fabric']
+    other = module_runner(qemu_vm, world.args(fabric=[dict(links[0], mac='02:00:00:00:00:01')]),
+                          commands=world.commands())
+    assert other['restart_needed'] is True
+
+
+def test_a_stale_fabric_socket_is_removed_before_the_start(module_runner, world, tmp_path):
+    import socket as socket_mod
+    fab = tmp_path / 'f'
+    fab.mkdir()
+    stale = socket_mod.socket(socket_mod.AF_UNIX, socket_mod.SOCK_DGRAM)
+    stale.bind(str(fab / 'devvm.sock'))
+    stale.close()
+    links = [{'local': str(fab / 'devvm.sock'), 'remote': str(fab / 'peer.sock')}]
+    res = module_runner(qemu_vm, world.args(fabric=links), commands=world.commands())
+    assert 'remove the stale fabric socket %s' % (fab / 'devvm.sock') in res['actions']
+    assert not (fab / 'devvm.sock').exists()
+
+
+def test_a_fabric_path_that_is_not_a_socket_fails_before_the_start(module_runner, world, tmp_path):
+    (tmp_path / 'devvm.sock').write_text('mine')
+    links = [{'local': str(tmp_path / 'devvm.sock'), 'remote': str(tmp_path / 'peer.sock')}]
+    res = module_runner(qemu_vm, world.args(fabric=links), commands=world.commands())
+    assert res['failed'] is True
+    assert 'exists and is not a socket' in res['msg'] and FAKE_PID not in world.procs
+    assert (tmp_path / 'devvm.sock').read_text() == 'mine'
+
+
+def test_bad_fabric_links_fail_before_anything(module_runner, world):
+    res = module_runner(qemu_vm, world.args(fabric=[{'local': '/f/a', 'remote': '/f/a'}]),
+                        commands=world.commands())
+    assert res['failed'] is True
+    assert 'the same socket' in res['msg'] and not world.state.exists()

@@ -245,3 +245,56 @@ def test_parse_pingpong_of_nothing():
 @pytest.mark.parametrize('case, words', [('ud-noserver', 'rendezvous port'), ('ud-nodevice', 'rxe_link')])
 def test_hints_from_captured_errors(case, words):
     assert words in rdma.pingpong_hint(capture(case, 'client')[2], 'rxe9', 1)
+
+
+# ---------------------------------------------------------------- across nodes (side=server / client)
+
+def test_server_side_runs_the_server_bounded_in_the_foreground(module_runner, rxe_tree, monkeypatch):
+    monkeypatch.setattr(rdma_pingpong, 'proc_argvs', lambda: {})
+    cmds = FakeCommands({lambda a: a[0] == 'timeout': capture('ud-ok', 'server')})
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'side': 'server', 'timeout': 60}, commands=cmds)
+    assert not result.get('failed'), result
+    assert cmds.calls == [('timeout', '60', UD, '-d', 'rxe0', '-i', '1', '-g', '1', '-p', '18515', '-n', '1000')]
+    assert result['server']['iterations'] == 1000 and 'client' not in result and result['attempts'] == 0
+    assert result['stale_servers'] == []
+
+
+def test_client_side_runs_only_the_client_against_the_peer(module_runner, rxe_tree, monkeypatch):
+    monkeypatch.setattr(rdma_pingpong.time, 'sleep', lambda s: None)
+    answers = [capture('ud-noserver', 'client'), capture('ud-ok', 'client')]
+    cmds = FakeCommands({lambda a: a[0] == 'timeout': lambda a, **kw: answers.pop(0)})
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'side': 'client', 'address': '10.77.0.2'}, commands=cmds)
+    assert not result.get('failed'), result
+    assert result['attempts'] == 2 and cmds.calls[-1][-1] == '10.77.0.2'
+    assert 'server' not in result and 'stale_servers' not in result and result['client']['usec_per_iter'] > 0
+
+
+def test_a_failing_client_names_the_peer(module_runner, rxe_tree):
+    cmds = FakeCommands({lambda a: a[0] == 'timeout': capture('ud-nodevice', 'client')})
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'side': 'client', 'address': '10.77.0.2'}, commands=cmds)
+    assert result['failed'] and 'the client (against 10.77.0.2)' in result['msg']
+
+
+def test_a_stale_server_on_the_port_is_stopped_first(module_runner, rxe_tree, monkeypatch):
+    procs = {77: [UD, '-d', 'rxe0', '-i', '1', '-g', '0', '-p', '18515', '-n', '1000'],
+             78: [UD, '-d', 'rxe0', '-i', '1', '-g', '1', '-p', '18515', '-n', '1000', '10.77.0.2'],
+             79: [RC, '-d', 'rxe0', '-p', '18600']}
+    killed = []
+    monkeypatch.setattr(rdma_pingpong, 'proc_argvs', lambda: procs)
+    monkeypatch.setattr(rdma_pingpong.os, 'kill', lambda pid, sig: killed.append((pid, sig)))
+    monkeypatch.setattr(rdma_pingpong.time, 'sleep', lambda s: None)
+    cmds = FakeCommands({lambda a: a[0] == 'timeout': capture('ud-ok', 'server')})
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'side': 'server'}, commands=cmds)
+    assert result['stale_servers'] == [77] and killed == [(77, signal.SIGTERM)]
+
+
+def test_stale_servers_are_servers_of_the_port_only():
+    procs = {1: ['/usr/bin/ibv_rc_pingpong', '-p', '18515'], 2: ['ibv_rc_pingpong', '-p', '18515', '10.0.0.1'],
+             3: ['sleep', '-p', '18515'], 4: ['ibv_ud_pingpong', '-p', '1'], 5: []}
+    assert rdma.stale_pingpong_servers(procs, 18515) == [1]
+
+
+@pytest.fixture(autouse=True)
+def no_processes(monkeypatch):
+    """The controller's own processes are never looked at (nor signalled) by these tests."""
+    monkeypatch.setattr(rdma_pingpong, 'proc_argvs', lambda: {})
