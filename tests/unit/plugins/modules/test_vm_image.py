@@ -754,3 +754,81 @@ def test_root_refuses_a_bake_tree_holding_files_of_someone_else(module_runner, h
     assert res['failed'] and res['msg'].startswith('bake_trees src %s holds %s, owned by root (uid 0), not by uid %d'
                                                    % (tree, secret, root_for_user))
     assert cmds.calls == []
+
+
+# ---------------------------------------------------------------- kernel_suite: a kernel from another suite
+
+def apt_for_kernels(headers=False):
+    """The controller's apt reading a suite's index into a directory of its own (fixtures: real apt-cache output)."""
+    cmds = apt_config(proxy=False)
+
+    def is_(prog, last):
+        return lambda argv: argv[0] == '/usr/bin/' + prog and argv[-1] == last
+
+    cmds.table.insert(0, (is_('apt-get', 'update'), (0, 'Reading package lists...\n', '')))
+    cmds.table.insert(0, (is_('apt-cache', 'linux-image-amd64'),
+                          (0, fixture_text('apt/show-linux-image-amd64.3suites.txt'), '')))
+    cmds.table.insert(0, (lambda argv: argv[0] == '/usr/bin/apt-cache' and argv[-1].startswith('linux-headers-'),
+                          (0, 'Package: x\n', '') if headers else (100, '', fixture_text('apt/show-missing.err'))))
+    return cmds
+
+
+@pytest.fixture
+def keyring(host):
+    path = host / 'usr/share/keyrings'
+    path.mkdir(parents=True)
+    (path / 'debian-archive-keyring.gpg').write_bytes(b'')
+    return path
+
+
+def test_kernel_suite_check_mode_resolves_the_kernel_and_plans_base_then_derived(module_runner, host, keyring, tmp_path):
+    cmds = apt_for_kernels()
+    res = module_runner(vm_image, args(tmp_path, kernel_suite='trixie-backports', release='trixie'), commands=cmds,
+                        check_mode=True)
+    assert res['changed'] is True and not res.get('failed'), res
+    gk = res['guest_kernel']
+    assert (gk['suite'], gk['package'], gk['release'], gk['version']) == (
+        'trixie-backports', 'linux-image-7.3.4+deb13-amd64', '7.3.4+deb13-amd64', '7.3.4-1~bpo13+1')
+    assert gk['headers']['available'] is False and gk['headers']['package'] == 'linux-headers-7.3.4+deb13-amd64'
+    assert os.path.basename(res['path']) == 'trixie-amd64-ktrixie-backports-' + res['key']
+    assert res['inputs']['kernel_version'] == '7.3.4-1~bpo13+1' and res['inputs']['base'] == gk['base'].rsplit('-', 1)[1]
+    assert [a.split(' ')[0] for a in res['actions']] == ['build', 'derive']
+    # the index was read with an apt state of its own: never the controller's sources, lists or dpkg status
+    update = [c for c in cmds.calls if c[-1] == 'update'][0]
+    opts = dict(o.split('=', 1) for o in update[2:-1:2])
+    assert opts['Dir::Etc::SourceList'] == '/dev/null' and opts['Dir::State::Status'] == '/dev/null'
+    assert not opts['Dir::State::Lists'].startswith('/var/lib/apt')
+    assert not (tmp_path / 'cache').exists()
+
+
+def test_kernel_key_follows_the_resolved_version(module_runner, host, keyring, tmp_path):
+    a = args(tmp_path, kernel_suite='trixie-backports', release='trixie')
+    one = module_runner(vm_image, a, commands=apt_for_kernels(), check_mode=True)
+    other = module_runner(vm_image, dict(a, kernel_headers=False), commands=apt_for_kernels(), check_mode=True)
+    base = module_runner(vm_image, args(tmp_path, release='trixie'), commands=apt_config(proxy=False), check_mode=True)
+    assert len(set([one['key'], other['key'], base['key']])) == 3
+    assert one['guest_kernel']['base'] == os.path.basename(base['path'])
+
+
+def test_the_releases_own_suite_is_the_base_image(module_runner, host, tmp_path):
+    res = module_runner(vm_image, args(tmp_path, kernel_suite='bookworm'), commands=apt_config(proxy=False),
+                        check_mode=True)
+    assert res['guest_kernel'] == {} and os.path.basename(res['path']) == 'bookworm-amd64-' + res['key']
+
+
+@pytest.mark.parametrize('kw, says', [
+    (dict(kernel_suite='Bookworm Backports'), 'is not a Debian suite name'),
+    (dict(kernel_suite='bookworm-backports', source='cloud_image', cloud_image='/x.qcow2',
+          cloud_image_checksum='sha256:' + '0' * 64), 'needs source=debootstrap'),
+])
+def test_bad_kernel_suite_fails_before_anything(module_runner, host, tmp_path, kw, says):
+    res = module_runner(vm_image, args(tmp_path, **kw), check_mode=True)
+    assert res['failed'] and says in res['msg']
+
+
+def test_a_suite_without_a_kernel_says_so(module_runner, host, keyring, tmp_path):
+    cmds = apt_for_kernels()
+    cmds.table.insert(0, (lambda argv: argv[-1] == 'linux-image-amd64',
+                          (100, '', fixture_text('apt/show-missing.err'))))
+    res = module_runner(vm_image, args(tmp_path, kernel_suite='bookworm-updates'), commands=cmds, check_mode=True)
+    assert res['failed'] and 'has no kernel for amd64' in res['msg'] and 'local_vm_kernel' in res['msg']
