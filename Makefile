@@ -7,6 +7,8 @@
 #        test-vm     (Molecule scenarios default, unbaked and trixie-amd64 on real QEMU VMs: tens of minutes)
 #   make test-habits ad-hoc commands, reused connections and --limit against a real VM
 #   make test-faults-vm  VM-level fault suite (tests/faults/vm/run) on scratch VMs: tens of minutes
+#   make kernel-matrix  the fixture project on every kernel of inventories/kernel-matrix (5.10 to the newest
+#                    backports kernel), one VM after the other; a table kernel x test (docs/kernels.md)
 #   make test-matrix the guest matrix (release x arch) on real QEMU VMs, one scenario after the
 #                    other: default (bookworm-amd64) trixie-amd64 bookworm-arm64 trixie-arm64;
 #                    a cell of the other architecture is emulated (README "Verified where")
@@ -24,7 +26,7 @@ MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
 INVENTORY_PLUGINS = $(sort $(basename $(notdir $(wildcard plugins/inventory/*.py))))
 
-.PHONY: venv host-deps test test-static test-vm test-matrix test-habits test-faults-vm unit sanity lint docs build changelog-lint
+.PHONY: venv host-deps test test-static test-vm test-matrix kernel-matrix test-habits test-faults-vm unit sanity lint docs build changelog-lint
 
 venv:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +70,14 @@ test-matrix:
 	  t0=$$(date +%s); $(BIN)/molecule test -s $$s; rc=$$?; \
 	  printf '%-16s %-6s %6s s\n' $$s $$( [ $$rc = 0 ] && echo pass || echo FAIL ) $$(( $$(date +%s) - t0 )) >> $(OUT)/matrix.txt; \
 	done; echo; printf '%-16s %-6s %8s\n' scenario result wall; cat $(OUT)/matrix.txt; ! grep -q FAIL $(OUT)/matrix.txt
+
+# The kernel matrix (docs/kernels.md): one VM per kernel of inventories/kernel-matrix, one after the other,
+# converged, the fixture project built and tested, the VM stopped; the table kernel x test is printed and
+# written (text, JSON, JUnit) under ~/.local/state/labkit-ebpf_rdma/kernel-matrix/. Not part of `make test`.
+# KERNELS=km-bookworm,km-bullseye make kernel-matrix runs a subset.
+KERNELS ?=
+kernel-matrix:
+	$(BIN)/ansible-playbook -i inventories/kernel-matrix playbooks/kernel-matrix.yml $(if $(KERNELS),-l "$(KERNELS),localhost")
 
 # Ordinary Ansible habits against a real VM (tests/integration/habits/run.sh): ad-hoc commands
 # with the default inventory, memlock through a reused connection, preflight with --limit.
