@@ -77,7 +77,7 @@ test-matrix:
 # KERNELS=km-bookworm,km-bullseye make kernel-matrix runs a subset.
 KERNELS ?=
 kernel-matrix:
-	$(BIN)/ansible-playbook -i inventories/kernel-matrix playbooks/kernel-matrix.yml $(if $(KERNELS),-l "$(KERNELS),localhost")
+	$(BIN)/ansible-playbook -i inventories/kernel-matrix playbooks/kernel-matrix.yml $(if $(KERNELS),-l "$(KERNELS)")
 
 # Ordinary Ansible habits against a real VM (tests/integration/habits/run.sh): ad-hoc commands
 # with the default inventory, memlock through a reused connection, preflight with --limit.
