@@ -1446,14 +1446,14 @@ class ImageBuilder(object):
         return {'recipe_version': gk.KERNEL_RECIPE_VERSION, 'kernel': info}
 
     def derive_preflight(self, inputs):
-        bins, _foreign = self.preflight(inputs)
+        bins, foreign = self.preflight(inputs)
         for name, pkg in (('debugfs', 'e2fsprogs'), ('mount', 'mount'), ('umount', 'mount')):
             path = self.module.get_bin_path(name, opt_dirs=['/usr/sbin', '/sbin'])
             if not path:
                 self.fail('%s is missing on the controller, it is needed to derive an image with another kernel; '
                           'install it: apt-get install %s' % (name, pkg))
             bins[name] = path
-        if _foreign:
+        if foreign:
             self.fail('kernel_suite (local_vm_kernel) on a foreign architecture (%s on this host) is not supported: '
                       'the kernel would be installed under emulation; derive it on a %s controller or drop '
                       'local_vm_kernel' % (inputs['arch'], inputs['arch']))
