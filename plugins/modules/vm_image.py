@@ -218,7 +218,7 @@ options:
     description:
       - With O(kernel_suite), also install C(linux-headers-<release>) of that kernel when the archive has it. When
         it is missing or cannot be installed (an old kernel's headers may need a compiler the userland lacks),
-        the entry is still made, RV(guest_kernel.headers) and the guest's C(/etc/labkit/kernel.json) say why,
+        the entry is still made, C(headers) of RV(guest_kernel) and the guest's C(/etc/labkit/kernel.json) say why,
         and work that needs no headers (CO-RE with the kernel's BTF) is unaffected.
     type: bool
     default: true
@@ -1374,8 +1374,8 @@ class ImageBuilder(object):
                             'suite (local_vm_kernel)' % (suite, inputs['release']), env=env)
             if headers['available'] and headers['wanted']:
                 t0 = time.time()
-                rc, out, err = self.module.run_command(apt + ['install', '-y', '--no-install-recommends', '-t', suite,
-                                                             headers['package']], environ_update=env)
+                argv = apt + ['install', '-y', '--no-install-recommends', '-t', suite, headers['package']]
+                rc, out, err = self.module.run_command(argv, environ_update=env)
                 self.timings['headers_install'] = round(time.time() - t0, 1)
                 if rc == 0:
                     headers['installed'] = True
