@@ -146,6 +146,10 @@ def build_rows(kernels, kprobe_targets, btf_modules):
         release = k.get('kernel_release') or _get(k.get('ebpf'), 'kernel_release') or ''
         failed = [name for name, c in cells if c['status'] == FAIL]
         status = 'error' if error else (FAIL if failed else PASS)
+        if status == PASS and not (summary and k.get('ebpf')):
+            # nothing failed, but not everything ran: never a pass
+            status = 'error'
+            error = 'the tests did not run' if not summary else 'the kernel facts were not gathered'
         rows.append({'name': k['name'], 'host': k.get('host') or '', 'suite': k.get('suite') or '',
                      'kernel_release': release, 'error': error, 'status': status,
                      'cells': dict(cells), 'order': [name for name, _c in cells]})

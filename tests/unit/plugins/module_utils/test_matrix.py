@@ -90,6 +90,13 @@ def test_missing_kprobe_target_and_no_rxe(tmp_path):
     assert cells(down)['rxe ACTIVE'] == ('fail', 'rxe port state rxe0/1 DOWN')
 
 
+def test_a_row_where_nothing_failed_but_nothing_ran_is_not_a_pass(tmp_path):
+    row = matrix.build_rows([{'name': 'k', 'ebpf': ebpf(), 'rdma': rdma()}], TARGETS, ['ib_core'])[0]
+    assert (row['status'], row['error']) == ('error', 'the tests did not run')
+    row = matrix.build_rows([{'name': 'k', 'summary': summary_of(tmp_path, ['unit'])}], TARGETS, ['ib_core'])[0]
+    assert (row['status'], row['error']) == ('error', 'the kernel facts were not gathered')
+
+
 def test_a_kernel_that_could_not_run_is_a_row_with_its_reason():
     rows = matrix.build_rows([{'name': '7.3', 'error': 'the VM did not boot: no initrd'}], TARGETS, ['ib_core'])
     row = rows[0]
