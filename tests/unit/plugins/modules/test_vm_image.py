@@ -904,8 +904,8 @@ class FakeDerive(FakeBuild):
 
 
 @pytest.mark.parametrize('headers_rc', [0, 100])
-def test_derive_installs_the_kernel_into_the_unpacked_base_and_exports_it(module_runner, host, keyring, tmp_path,
-                                                                         monkeypatch, headers_rc):
+def test_derive_installs_the_kernel_into_the_unpacked_base_and_exports_it(
+        module_runner, host, keyring, tmp_path, monkeypatch, headers_rc):
     monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
     monkeypatch.setattr(vm_image.ImageBuilder, 'make_dev_nodes', staticmethod(lambda rootfs: None))
     fake = FakeDerive(headers_rc=headers_rc)
