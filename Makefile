@@ -9,6 +9,8 @@
 #                    not part of make test)
 #   make test-habits ad-hoc commands, reused connections and --limit against a real VM
 #   make test-faults-vm  VM-level fault suite (tests/faults/vm/run) on scratch VMs: tens of minutes
+#   make kernel-matrix  the fixture project on every kernel of inventories/kernel-matrix (5.10 to the newest
+#                    backports kernel), one VM after the other; a table kernel x test (docs/kernels.md)
 #   make test-matrix the guest matrix (release x arch) on real QEMU VMs, one scenario after the
 #                    other: default (bookworm-amd64) trixie-amd64 bookworm-arm64 trixie-arm64;
 #                    a cell of the other architecture is emulated (README "Verified where")
@@ -26,7 +28,7 @@ MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
 INVENTORY_PLUGINS = $(sort $(basename $(notdir $(wildcard plugins/inventory/*.py))))
 
-.PHONY: venv host-deps test test-static test-vm test-fabric test-matrix test-habits test-faults-vm unit sanity lint docs build changelog-lint
+.PHONY: venv host-deps test test-static test-vm test-fabric test-matrix kernel-matrix test-habits test-faults-vm unit sanity lint docs build changelog-lint
 
 venv:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +77,22 @@ test-matrix:
 	  t0=$$(date +%s); $(BIN)/molecule test -s $$s; rc=$$?; \
 	  printf '%-16s %-6s %6s s\n' $$s $$( [ $$rc = 0 ] && echo pass || echo FAIL ) $$(( $$(date +%s) - t0 )) >> $(OUT)/matrix.txt; \
 	done; echo; printf '%-16s %-6s %8s\n' scenario result wall; cat $(OUT)/matrix.txt; ! grep -q FAIL $(OUT)/matrix.txt
+
+# The kernel matrix (docs/kernels.md): one VM per kernel of inventories/kernel-matrix, one after the other,
+# converged, the fixture project built and tested, the VM stopped; each kernel in an ansible-playbook run of
+# its own (a VM that stops answering ends a run, never the matrix), logs in tests/output/kernel-matrix-<host>.log;
+# then the table kernel x test is printed and written (text, JSON, JUnit) under
+# ~/.local/state/labkit-ebpf_rdma/kernel-matrix/. Not part of `make test`.
+# KERNELS="km-bookworm km-bullseye" make kernel-matrix runs a subset.
+KERNEL_MATRIX_INVENTORY ?= inventories/kernel-matrix
+KERNELS ?= $(shell $(BIN)/ansible-inventory -i $(KERNEL_MATRIX_INVENTORY) --graph kernel_matrix 2>/dev/null | sed -n 's/^ *|--//p')
+kernel-matrix:
+	@mkdir -p $(OUT); for k in $(KERNELS); do \
+	  echo "kernel-matrix: $$k (log: $(OUT)/kernel-matrix-$$k.log)"; \
+	  $(BIN)/ansible-playbook -i $(KERNEL_MATRIX_INVENTORY) playbooks/kernel-matrix.yml -l $$k \
+	    > $(OUT)/kernel-matrix-$$k.log 2>&1 || tail -5 $(OUT)/kernel-matrix-$$k.log; \
+	done; limit=$$(echo $(KERNELS) | tr ' ' ','); \
+	$(BIN)/ansible-playbook -i $(KERNEL_MATRIX_INVENTORY) playbooks/kernel-matrix.yml -l "$$limit" --tags table
 
 # Ordinary Ansible habits against a real VM (tests/integration/habits/run.sh): ad-hoc commands
 # with the default inventory, memlock through a reused connection, preflight with --limit.

@@ -19,7 +19,8 @@ description:
     built and attached here, and returns them under C(ansible_facts.labkit_ebpf).
   - Kernel release, version and architecture; BTF of vmlinux (C(/sys/kernel/btf/vmlinux)) and of named
     modules (C(/sys/kernel/btf/<module>), with whether the module is loaded, since module BTF only appears
-    once it is); kernel config values (C(/proc/config.gz) or C(/boot/config-<release>)); the BPF JIT
+    once it is); kernel config values (C(/proc/config.gz), C(/boot/config-<release>) or, with the package split of newer
+    Debian kernels, C(/usr/lib/modules/<release>/config)); the BPF JIT
     (C(/proc/sys/net/core/bpf_jit_enable)); C(kernel.unprivileged_bpf_disabled); the lockdown mode;
     where tracefs is mounted (C(/proc/self/mountinfo)); the memlock limit of the module process and how the
     kernel accounts BPF memory (memcg from 5.11, RLIMIT_MEMLOCK before); whether each kprobe target is in
@@ -175,9 +176,13 @@ ansible_facts:
           returned: when O(session_memlock=true)
           sample: unlimited
         headers:
-          description: C(build_dir) (C(/lib/modules/<release>/build)) and C(present) (its C(Makefile) exists).
+          description:
+            - C(build_dir) (C(/lib/modules/<release>/build)) and C(present) (its C(Makefile) exists).
+            - C(unavailable_reason) says why they are missing when the image says they could not be installed
+              (a kernel from another suite, C(/etc/labkit/kernel.json) written by M(labkit.ebpf_rdma.vm_image));
+              an empty string otherwise. Work that needs no headers (CO-RE with the kernel's BTF) is unaffected.
           type: dict
-          sample: {build_dir: /lib/modules/6.1.0-50-amd64/build, present: true}
+          sample: {build_dir: /lib/modules/6.1.0-50-amd64/build, present: true, unavailable_reason: ''}
         tools:
           description:
             - Per program in O(tools), null when it is not installed, else C(path), C(version) (null when it
@@ -245,6 +250,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import distro
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import guest_kernel
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import kernel
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import mounts
 
@@ -264,7 +270,8 @@ def read_bytes(path):
 
 
 def read_config(release):
-    for path in ('/proc/config.gz', '/boot/config-%s' % release):
+    # /usr/lib/modules/<release>/config: the package split of newer Debian kernels (trixie-backports 7.x)
+    for path in ('/proc/config.gz', '/boot/config-%s' % release, '/usr/lib/modules/%s/config' % release):
         data = read_bytes(path)
         if data is not None:
             try:
@@ -367,8 +374,10 @@ def gather(module, params):
     facts['bpftool'] = gather_bpftool(module, params['bpftool_probe'])
 
     build_dir = '/lib/modules/%s/build' % release
-    facts['headers'] = {'build_dir': build_dir,
-                        'present': os.path.exists(common.host_path(build_dir + '/Makefile'))}
+    present = os.path.exists(common.host_path(build_dir + '/Makefile'))
+    facts['headers'] = {'build_dir': build_dir, 'present': present,
+                        'unavailable_reason': '' if present else guest_kernel.marker_headers_note(
+                            common.read_text(guest_kernel.MARKER_PATH, ''), release)}
     if params['tools']:
         facts['tools'] = dict((name, gather_tool(module, name)) for name in params['tools'])
     if params['session_memlock']:

@@ -135,6 +135,15 @@ distribution:
   returned: always
   type: dict
   sample: {name: Debian GNU/Linux 12 (bookworm), family: debian}
+unavailable_reason:
+  description:
+    - Why the headers cannot be installed, when the image says so (a kernel from another suite whose headers
+      could not be installed, C(/etc/labkit/kernel.json) written by M(labkit.ebpf_rdma.vm_image)); then
+      O(state=present) installs nothing, warns and does not fail, so that work needing no headers (CO-RE with
+      the kernel's BTF) goes on. An empty string otherwise.
+  returned: always
+  type: str
+  sample: 'the archive (bullseye) has no linux-headers-5.10.0-32-amd64'
 actions:
   description: What was done (or would be done in check mode), in order.
   returned: always
@@ -150,6 +159,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import common
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import Action
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import distro
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import guest_kernel
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import kernel
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import pkg_mgr
 
@@ -503,9 +513,17 @@ def main():
     if state == 'absent' and pkg_state['installed']:
         actions = [manager.remove_action(package)]
 
+    # an image whose kernel came from another suite records when its headers could not be installed
+    note = '' if build['ok'] else guest_kernel.marker_headers_note(
+        common.read_text(guest_kernel.MARKER_PATH, ''), release)
     result_extra = dict(kernel_release=release, package=package, build_dir=build['path'],
                         build_dir_target=build['target'], available=available,
-                        distribution=dict(name=host['distro_name'], family=host['family']))
+                        distribution=dict(name=host['distro_name'], family=host['family']), unavailable_reason=note)
+    if note and state == 'present' and not pkg_state['installed']:
+        module.warn('The headers of the running kernel %s are not installed and cannot be: %s (%s). Work that '
+                    'needs them (kernel modules, non-CO-RE BPF builds) will not run here; CO-RE with the '
+                    "kernel's BTF does." % (release, note, guest_kernel.MARKER_PATH))
+        module.exit_json(**common.result_for(module, done, installed=False, build_dir_ok=False, **result_extra))
 
     if failure == 'missing':
         fix = missing_fix(host, pkg_state, build)

@@ -195,6 +195,33 @@ options:
     description: Seconds an http(s) connection may stay silent while fetching O(cloud_image).
     type: int
     default: 60
+  kernel_suite:
+    description:
+      - The guest's kernel as an input of its own (O(source=debootstrap)), a suite of the same archive
+        (the resolved O(mirror)), such as V(bookworm-backports) in a bookworm image, V(bullseye) for 5.10 or
+        V(trixie-backports) in a trixie image. An empty string, or O(release) itself, keeps the release's own kernel.
+      - The kernel that C(linux-image-<arch>) of that suite installs is read from the archive at run time on the
+        controller, with an apt state of its own (the controller's apt state is neither read nor written); its
+        package and version are part of the cache key, so a new kernel in the archive gives a new entry.
+      - The entry is derived from the cached image of the same inputs (built first when missing), without a
+        loop mount and without booting it, the way images are built. The base disk is unpacked with
+        C(debugfs rdump) (modes restored from C(debugfs ls -p); extended attributes such as file capabilities
+        are not carried over), the kernel (and its headers, see O(kernel_headers)) is installed natively with
+        C(chroot apt-get -t <suite>), and the tree becomes a new disk with C(mkfs.ext4 -d). The kernel and
+        initrd of that version (from C(/boot) or from C(/usr/lib/modules/<release>/)) are exported next to the disk.
+      - The guest gets the suite in C(/etc/apt/sources.list.d/labkit-kernel.sources), pinned to 100 in
+        C(/etc/apt/preferences.d/labkit-kernel) (installable, never an upgrade source), and what was installed
+        in C(/etc/labkit/kernel.json).
+    type: str
+    default: ''
+  kernel_headers:
+    description:
+      - With O(kernel_suite), also install C(linux-headers-<release>) of that kernel when the archive has it. When
+        it is missing or cannot be installed (an old kernel's headers may need a compiler the userland lacks),
+        the entry is still made, C(headers) of RV(guest_kernel) and the guest's C(/etc/labkit/kernel.json) say why,
+        and work that needs no headers (CO-RE with the kernel's BTF) is unaffected.
+    type: bool
+    default: true
 '''
 
 EXAMPLES = r'''
@@ -217,6 +244,12 @@ EXAMPLES = r'''
     release: bookworm
     cloud_image: https://images.example.invalid/debian-12-genericcloud-amd64.qcow2
     cloud_image_checksum: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  register: image
+
+- name: A bookworm image whose kernel comes from bookworm-backports (its version read from the archive)
+  labkit.ebpf_rdma.vm_image:
+    release: bookworm
+    kernel_suite: bookworm-backports
   register: image
 
 - name: Trixie image with the eBPF/RDMA tool chain baked in
@@ -290,6 +323,20 @@ build_seconds:
   description: Wall time of the build (or of the fetch, checksum and conversion of a cloud image), per step.
   returned: when the image was built
   type: dict
+guest_kernel:
+  description:
+    - With O(kernel_suite), the kernel of the derived entry, as resolved from the archive (C(suite), C(package),
+      C(release) as C(uname -r) prints it, C(version)), C(base) (the entry it was derived from) and C(headers), with
+      C(package), C(available) (the archive has it), C(installed) and C(reason) (why not; read from the entry's
+      manifest when it is cached). Empty without O(kernel_suite).
+  returned: always
+  type: dict
+  sample:
+    suite: bookworm-backports
+    package: linux-image-6.12.95+deb12-amd64
+    release: 6.12.95+deb12-amd64
+    version: 6.12.95-1~bpo12+1
+    headers: {package: linux-headers-6.12.95+deb12-amd64, available: true, installed: true, reason: ''}
 actions:
   description: What was done (or would be done in check mode).
   returned: always
@@ -320,6 +367,7 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import mounts
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import apt_sources
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import image as vm_img
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vm_base
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import guest_kernel as gk
 
 
 FWCFG_SCRIPT = r'''#!/bin/sh
@@ -517,6 +565,14 @@ def option_error(p):
         if not os.path.isdir(tree['src']):
             return ('bake_trees src %s is not a directory on the controller; prepare it first (the local_vm role '
                     'unpacks the Go toolchain there)' % tree['src'])
+    if p['kernel_suite']:
+        why = gk.bad_suite(p['kernel_suite'])
+        if why:
+            return ('kernel_suite (local_vm_kernel): %s; give a suite of the archive, or an empty string for the '
+                    'release\'s own kernel' % why)
+        if p['source'] != 'debootstrap':
+            return ('kernel_suite (local_vm_kernel) needs source=debootstrap: a cloud image boots its own kernel '
+                    'through firmware; drop local_vm_kernel or build the image with debootstrap')
     if p['download_timeout'] <= 0:
         return 'download_timeout %d is not a positive number of seconds; give e.g. 60' % p['download_timeout']
     if p['lock_timeout'] < 0:
@@ -694,6 +750,19 @@ class Cache(object):
         manifest['sha256_recorded'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
         self.write_at_entry(entry, [('manifest.json', json.dumps(manifest, indent=2, sort_keys=True) + '\n'),
                                     ('verified.json', vm_img.stamp_text(signatures, sums))])
+
+    def manifest(self, entry):
+        """The parsed manifest of a valid entry ({} when it cannot be read)."""
+        try:
+            efd = os.open(entry, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW, dir_fd=self.fd)
+        except (OSError, TypeError):
+            return {}
+        try:
+            return json.loads(self.read_at(efd, 'manifest.json', os.path.join(self.path, entry)) or '{}')
+        except ValueError:
+            return {}
+        finally:
+            os.close(efd)
 
     def leftovers(self, entry):
         """Names of interrupted builds of ``entry`` in ``images/`` (under the entry's lock, none is running)."""
@@ -1161,7 +1230,19 @@ class ImageBuilder(object):
                     what='masking the apt-daily timers in the image')
         self.timings['configure'] = round(time.time() - t0, 1)
 
-    def make_disk(self, rootfs, tmp, inputs, bins):
+    def make_disk(self, rootfs, tmp, inputs, bins, boot=None):
+        """The disk from the tree, and the kernel and initrd next to it: ``boot`` maps vmlinuz/initrd.img to
+        ``(dir fd, name)`` of a derived image's kernel; without it the newest ``/boot/vmlinuz-*``."""
+        if boot is not None:
+            tmp_fd = os.open(tmp, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW)
+            try:
+                for out, (dir_fd, name) in sorted(boot.items()):
+                    fsafe.copy_file_at(dir_fd, name, tmp_fd, out, 0o644)
+            finally:
+                os.close(tmp_fd)
+                for dir_fd, _name in boot.values():
+                    os.close(dir_fd)
+            return self.disk_from_tree(rootfs, tmp, inputs, bins)
         boot_fd = os.open(os.path.join(rootfs, 'boot'), os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW)
         tmp_fd = os.open(tmp, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW)
         try:
@@ -1176,6 +1257,9 @@ class ImageBuilder(object):
         finally:
             os.close(boot_fd)
             os.close(tmp_fd)
+        self.disk_from_tree(rootfs, tmp, inputs, bins)
+
+    def disk_from_tree(self, rootfs, tmp, inputs, bins):
         raw = os.path.join(tmp, 'disk.raw')
         run_checked(self.module, [bins['truncate'], '-s', inputs['image_size'], raw], what='creating the raw disk')
         self.timed('mkfs', [bins['mkfs.ext4'], '-q', '-F', '-L', 'rootfs', '-d', rootfs, raw],
@@ -1184,6 +1268,196 @@ class ImageBuilder(object):
         self.timed('qcow2', [bins['qemu-img'], 'convert', '-O', 'qcow2', raw, os.path.join(tmp, 'disk.qcow2')],
                    'qemu-img convert to qcow2')
         os.unlink(raw)
+
+    # ------------------------------------------------------------ a kernel from another suite
+    def resolve_kernel(self, inputs, suite):
+        """``(kernel, headers_available)``: the kernel ``linux-image-<arch>`` of ``suite`` installs, read now.
+
+        The controller's apt-get/apt-cache read the suite's index into a
+        temporary directory of their own (sources, lists, cache, an empty dpkg
+        status): the controller's apt state is neither read nor written.
+        """
+        bins = {}
+        for name in ('apt-get', 'apt-cache'):
+            bins[name] = self.module.get_bin_path(name)
+            if not bins[name]:
+                self.fail('kernel_suite (local_vm_kernel) %s: %s is missing on the controller; reading which kernel a '
+                          'suite carries needs apt (a Debian or Ubuntu controller); drop local_vm_kernel to keep the '
+                          "release's own kernel" % (suite, name))
+        if not os.path.isfile(host_path(gk.KEYRING)):
+            self.fail('kernel_suite (local_vm_kernel) %s: %s is missing on the controller, apt needs it to verify the '
+                      'index of %s; install it: apt-get install debian-archive-keyring' % (suite, gk.KEYRING, suite))
+        root = tempfile.mkdtemp(prefix='labkit-kernel-index-')
+        try:
+            for sub in ('sources', 'lists/partial', 'cache/archives/partial'):
+                os.makedirs(os.path.join(root, sub))
+            with open(os.path.join(root, 'sources', 'kernel.sources'), 'w') as f:
+                f.write(gk.suite_sources(inputs['build_mirror'], [suite]))
+            opts = gk.isolated_apt_options(root, inputs['build_proxy'])
+            run_checked(self.module, [bins['apt-get']] + opts + ['update'],
+                        what='reading the package index of %s from %s' % (suite, inputs['build_mirror']),
+                        hint='check that the mirror carries the suite %s (local_vm_kernel), e.g. %s/dists/%s/Release'
+                             % (suite, inputs['build_mirror'].rstrip('/'), suite))
+            meta = 'linux-image-%s' % inputs['arch']
+            rc, out, err = self.module.run_command([bins['apt-cache']] + opts + ['show', meta])
+            try:
+                if rc != 0:
+                    raise ValueError((err or out).strip())
+                kernel = gk.resolve_kernel(out, inputs['arch'])
+            except ValueError as e:
+                self.fail('the suite %s of %s has no kernel for %s (%s): %s is not there; choose a suite that carries '
+                          'one (local_vm_kernel), e.g. %s-backports' % (suite, inputs['build_mirror'], inputs['arch'],
+                                                                        e, meta, inputs['release']))
+            rc, _out, _err = self.module.run_command([bins['apt-cache']] + opts + ['show', gk.headers_package(kernel['release'])])
+            return kernel, rc == 0
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def restore_modes(self, rootfs, raw, bins, tmp):
+        """Put back the modes ``debugfs rdump`` lost (its chown after chmod clears setuid/setgid bits)."""
+        dirs = ['/']
+        for dirpath, dirnames, _files in os.walk(rootfs):
+            rel = os.path.relpath(dirpath, rootfs)
+            dirs += [('/%s' % d if rel == '.' else '/%s/%s' % (rel, d)) for d in sorted(dirnames)
+                     if not os.path.islink(os.path.join(dirpath, d))]
+        cmds = os.path.join(tmp, 'debugfs-ls.cmds')
+        with open(cmds, 'w', encoding='utf-8', errors='surrogateescape') as f:
+            f.write(gk.debugfs_ls_commands(dirs))
+        out, _err = run_checked(self.module, [bins['debugfs'], '-f', cmds, raw],
+                                what='reading the modes of the base image with debugfs')
+        os.unlink(cmds)
+        fixed = 0
+        for path, mode in gk.parse_debugfs_ls(out).items():
+            target = os.path.join(rootfs, path.lstrip('/'))
+            try:
+                st = os.lstat(target)
+            except OSError:
+                continue  # device nodes, sockets and fifos are not unpacked
+            if stat.S_ISLNK(st.st_mode) or stat.S_IMODE(st.st_mode) == mode & 0o7777:
+                continue
+            os.chmod(target, mode & 0o7777)
+            fixed += 1
+        return fixed
+
+    @staticmethod
+    def make_dev_nodes(rootfs):
+        """The character devices apt and maintainer scripts use in the chroot (rdump leaves device nodes out)."""
+        dev = os.path.join(rootfs, 'dev')
+        if not os.path.isdir(dev):
+            os.makedirs(dev, 0o755)
+        for name, major, minor in (('null', 1, 3), ('zero', 1, 5), ('full', 1, 7), ('random', 1, 8),
+                                   ('urandom', 1, 9), ('tty', 5, 0)):
+            path = os.path.join(dev, name)
+            if not os.path.lexists(path):
+                os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+
+    def install_kernel(self, rootfs, inputs, kernel, suite, headers, bins):
+        """Install the kernel (and its headers when ``headers['available']`` and wanted) into the tree, natively."""
+        apt_root = '/var/lib/labkit-kernel-apt'
+        host_root = os.path.join(rootfs, apt_root.lstrip('/'))
+        for sub in ('sources', 'lists/partial', 'cache/archives/partial'):
+            os.makedirs(os.path.join(host_root, sub))
+        with open(os.path.join(host_root, 'sources', 'kernel.sources'), 'w') as f:
+            f.write(gk.suite_sources(inputs['build_mirror'], [inputs['release'], suite]))
+        opts = gk.isolated_apt_options(apt_root, inputs['build_proxy'], status='/var/lib/dpkg/status')
+        env = {'DEBIAN_FRONTEND': 'noninteractive'}
+        apt = [bins['chroot'], rootfs, 'apt-get'] + opts
+        proc = os.path.join(rootfs, 'proc')
+        run_checked(self.module, [bins['mount'], '-t', 'proc', 'proc', proc], what='mounting /proc in the image tree')
+        try:
+            self.timed('kernel_index', apt + ['update'], 'apt-get update of %s and %s in the image tree'
+                       % (inputs['release'], suite), env=env)
+            self.timed('kernel_install', apt + ['install', '-y', '--no-install-recommends', '-t', suite,
+                                                kernel['package']],
+                       'installing %s (%s) from %s into the image' % (kernel['package'], kernel['version'], suite),
+                       hint='the kernel of %s may need packages the %s userland cannot give; choose another '
+                            'suite (local_vm_kernel)' % (suite, inputs['release']), env=env)
+            if headers['available'] and headers['wanted']:
+                t0 = time.time()
+                argv = apt + ['install', '-y', '--no-install-recommends', '-t', suite, headers['package']]
+                rc, out, err = self.module.run_command(argv, environ_update=env)
+                self.timings['headers_install'] = round(time.time() - t0, 1)
+                if rc == 0:
+                    headers['installed'] = True
+                else:
+                    lines = [line for line in (err or out or '').splitlines() if line.strip()]
+                    headers['reason'] = ('apt-get install %s from %s failed in the %s userland: %s'
+                                         % (headers['package'], suite, inputs['release'],
+                                            ' / '.join(lines[-3:]) or 'exit %d' % rc))
+                    # leave no half-configured package behind (best effort; the reason above is what counts)
+                    self.module.run_command(apt + ['purge', '-y', headers['package']], environ_update=env)
+            elif not headers['available']:
+                headers['reason'] = 'the archive (%s) has no %s' % (suite, headers['package'])
+            else:
+                headers['reason'] = 'not requested (kernel_headers: false)'
+        finally:
+            self.module.run_command([bins['umount'], '-l', proc])
+        self.remove_path(host_root)
+
+    def find_boot(self, rootfs, release):
+        """``{'vmlinuz': (dir fd, name), 'initrd.img': ...}`` of ``release`` in the tree (/boot or /usr/lib/modules)."""
+        top = os.path.realpath(rootfs)
+        found = {}
+        for key, out in (('vmlinuz', 'vmlinuz'), ('initrd', 'initrd.img')):
+            looked = []
+            for d, name in gk.boot_file_candidates(release)[key]:
+                path = os.path.join(rootfs, d)
+                looked.append('/%s/%s' % (d, name))
+                real = os.path.realpath(path)
+                if not real.startswith(top + os.sep) or not os.path.isfile(os.path.join(real, name)):
+                    continue
+                found[out] = (os.open(real, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW), name)
+                break
+            if out not in found:
+                for fd, _name in found.values():
+                    os.close(fd)
+                self.fail('the kernel %s was installed but its %s is in none of %s; the package may use a layout '
+                          'labkit does not know yet, or no initramfs generator ran' % (release, key, ', '.join(looked)))
+        return found
+
+    def derive(self, cache, base_entry, inputs, kernel, suite, headers, bins, tmp):
+        """Make a derived entry's files in ``tmp``: the base disk unpacked, the kernel installed, a new disk."""
+        efd = os.open(base_entry, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW, dir_fd=cache.fd)
+        tfd = os.open(tmp, os.O_RDONLY | fsafe.O_DIRECTORY | fsafe.O_NOFOLLOW)
+        try:
+            # a copy through the entry's fd: no name in the user's cache is followed by the commands below
+            fsafe.copy_file_at(efd, 'disk.qcow2', tfd, 'base.qcow2', 0o600)
+        finally:
+            os.close(efd)
+            os.close(tfd)
+        base, raw, rootfs = (os.path.join(tmp, n) for n in ('base.qcow2', 'base.raw', 'rootfs'))
+        self.timed('unpack_convert', [bins['qemu-img'], 'convert', '-O', 'raw', base, raw],
+                   'qemu-img convert of the base image to raw')
+        os.unlink(base)
+        os.mkdir(rootfs, 0o755)
+        self.timed('unpack_rdump', [bins['debugfs'], '-R', 'rdump / "%s"' % rootfs, raw],
+                   'debugfs rdump of the base image into a tree')
+        self.restore_modes(rootfs, raw, bins, tmp)
+        os.unlink(raw)
+        self.make_dev_nodes(rootfs)
+        self.install_kernel(rootfs, inputs, kernel, suite, headers, bins)
+        info = dict(kernel, suite=suite, base=base_entry, headers=headers)
+        self.write(rootfs, gk.MARKER_PATH, gk.marker_text(suite, kernel, headers), 0o644)
+        if inputs['mirror']:
+            self.write(rootfs, gk.GUEST_SOURCES_PATH, gk.suite_sources(inputs['mirror'], [suite]), 0o644)
+        self.write(rootfs, gk.GUEST_PREFERENCES_PATH, gk.guest_preferences(suite), 0o644)
+        self.make_disk(rootfs, tmp, inputs, bins, boot=self.find_boot(rootfs, kernel['release']))
+        self.remove_path(rootfs)
+        return {'recipe_version': gk.KERNEL_RECIPE_VERSION, 'kernel': info}
+
+    def derive_preflight(self, inputs):
+        bins, foreign = self.preflight(inputs)
+        for name, pkg in (('debugfs', 'e2fsprogs'), ('mount', 'mount'), ('umount', 'mount')):
+            path = self.module.get_bin_path(name, opt_dirs=['/usr/sbin', '/sbin'])
+            if not path:
+                self.fail('%s is missing on the controller, it is needed to derive an image with another kernel; '
+                          'install it: apt-get install %s' % (name, pkg))
+            bins[name] = path
+        if foreign:
+            self.fail('kernel_suite (local_vm_kernel) on a foreign architecture (%s on this host) is not supported: '
+                      'the kernel would be installed under emulation; derive it on a %s controller or drop '
+                      'local_vm_kernel' % (inputs['arch'], inputs['arch']))
+        return bins
 
 
 def debootstrap_request(module, builder):
@@ -1204,8 +1478,33 @@ def debootstrap_request(module, builder):
         make=lambda work: builder.build(inputs, state['bins'], state['foreign'], work),
         describe='build the %s %s image (%d baked packages) into %%s' % (inputs['release'], inputs['arch'],
                                                                          len(inputs['packages'])),
+        resolved=inputs,
         out=dict(boot='kernel', source='debootstrap', key=key, arch=inputs['arch'], release=inputs['release'],
-                 inputs=key_inputs, guest_apt_sources=sources, guest_apt_conf=conf))
+                 inputs=key_inputs, guest_apt_sources=sources, guest_apt_conf=conf, guest_kernel={}))
+
+
+def kernel_request(module, builder, cache, base):
+    """A derived entry: the image of ``base`` (a debootstrap request) with the kernel of ``kernel_suite``."""
+    p = module.params
+    inputs, suite = base['resolved'], p['kernel_suite']
+    kernel, available = builder.resolve_kernel(inputs, suite)
+    headers = {'package': gk.headers_package(kernel['release']), 'available': available,
+               'wanted': p['kernel_headers'], 'installed': False, 'reason': ''}
+    key_inputs = gk.derived_key_inputs(base['key'], suite, kernel, p['kernel_headers'])
+    key = vm_img.cache_key(key_inputs, gk.KERNEL_RECIPE_VERSION)
+    state = {}
+
+    def preflight():
+        state['bins'] = builder.derive_preflight(inputs)
+
+    info = dict(kernel, suite=suite, base=base['entry'], headers=headers)
+    return dict(
+        entry=gk.derived_entry_name(inputs['release'], inputs['arch'], suite, key), key=key, source='debootstrap',
+        files=base['files'], precheck=lambda: None, preflight=preflight,
+        make=lambda work: builder.derive(cache, base['entry'], inputs, kernel, suite, headers, state['bins'], work),
+        describe='derive from %s an image whose kernel is %s %s from %s, into %%s' % (
+            base['entry'], kernel['package'], kernel['version'], suite),
+        out=dict(base['out'], key=key, inputs=key_inputs, guest_kernel=info))
 
 
 def cloud_request(module, builder):
@@ -1242,7 +1541,8 @@ def cloud_request(module, builder):
         precheck=precheck, preflight=precheck, make=lambda work: builder.fetch_cloud(cloud, work),
         describe='fetch %s, verify %s:%s... and store it as qcow2 in %%s' % (where, algo, digest[:16]),
         out=dict(kernel='', initrd='', boot='firmware', source='cloud_image', key=key, arch=p['arch'],
-                 release=p['release'], inputs=key_inputs, guest_apt_sources=sources, guest_apt_conf=conf))
+                 release=p['release'], inputs=key_inputs, guest_apt_sources=sources, guest_apt_conf=conf,
+                 guest_kernel={}))
 
 
 def plan_and_apply(module, builder, cache, request):
@@ -1295,8 +1595,12 @@ def main():
     builder = ImageBuilder(module)
     request = (cloud_request if p['source'] == 'cloud_image' else debootstrap_request)(module, builder)
     cache = Cache(module, p['cache_dir'] or vm_base.user_cache_root(os.environ), effective_uid())
-    final = os.path.join(cache.path, request['entry'])
-    out = dict(request['out'], path=final, **dict((k, os.path.join(final, v)) for k, v in request['files'].items()))
+    derived = None
+    if p['source'] == 'debootstrap' and p['kernel_suite'] and p['kernel_suite'] != p['release']:
+        derived = kernel_request(module, builder, cache, request)
+    wanted = derived or request
+    final = os.path.join(cache.path, wanted['entry'])
+    out = dict(wanted['out'], path=final, **dict((k, os.path.join(final, v)) for k, v in wanted['files'].items()))
     try:
         cache.open(create=False)
         if cache.uid != cache.euid:
@@ -1312,6 +1616,12 @@ def main():
             request['preflight']()
             cache.open(create=True)
         actions, cached = plan_and_apply(module, builder, cache, request)
+        if derived:
+            more, cached = plan_and_apply(module, builder, cache, derived)
+            actions += more
+            recorded = cache.manifest(derived['entry']).get('kernel') if cached else None
+            if isinstance(recorded, dict) and isinstance(recorded.get('headers'), dict):
+                out['guest_kernel'] = dict(out['guest_kernel'], headers=recorded['headers'])
     except fsafe.FsafeError as e:
         module.fail_json(msg=str(e))
     finally:
@@ -1343,6 +1653,8 @@ ARGUMENT_SPEC = dict(
     cloud_image=dict(type='str', default=''),
     cloud_image_checksum=dict(type='str', default=''),
     download_timeout=dict(type='int', default=60),
+    kernel_suite=dict(type='str', default=''),
+    kernel_headers=dict(type='bool', default=True),
 )
 
 

@@ -29,6 +29,7 @@ PLAYBOOKS = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT
 LIMITS = {
     'inventories/lab': ['lab-sr-01', 'lab-hw-01'],
     'inventories/local': ['devvm'],
+    'inventories/kernel-matrix': ['km-bookworm'],
 }
 
 # playbook -> tasks (name prefixes) that carry its verdict or write its report; listed whenever the
@@ -40,6 +41,7 @@ GATES = {
     'playbooks/test.yml': ['labkit.ebpf_rdma.project_test : Summary',
                            'labkit.ebpf_rdma.project_test : Fail when a test failed'],
     'playbooks/lab.yml': ['Say what was left for the operator'],
+    'playbooks/kernel-matrix.yml': ['Write the table (text, JSON, JUnit)', 'Fail when a kernel did not pass'],
 }
 
 CONTROLLER = {'localhost', '127.0.0.1'}

@@ -154,6 +154,16 @@ def test_corrupt_config_gz_falls_back_to_boot(tmp_path, monkeypatch, module_runn
     assert facts['config']['source'] == '/boot/config-6.1.0-50-amd64'
 
 
+def test_config_under_usr_lib_modules(tmp_path, monkeypatch, module_runner):
+    # the package split of newer Debian kernels keeps config beside the modules, not in /boot
+    host = Host(tmp_path, monkeypatch)
+    host.remove('/boot/config-%s' % RELEASE)
+    host.write('/usr/lib/modules/%s/config' % RELEASE, fixture_text('kernel/config-6.1.0-50-amd64'))
+    facts = facts_of(module_runner(ebpf_facts, {'bpftool_probe': False}, commands=bpftool_commands()))
+    assert facts['config']['source'] == '/usr/lib/modules/%s/config' % RELEASE
+    assert facts['config']['values']['DEBUG_INFO_BTF'] == 'y'
+
+
 def test_no_config_and_no_btf(tmp_path, monkeypatch, module_runner):
     host = Host(tmp_path, monkeypatch)
     host.remove('/boot/config-%s' % RELEASE)
@@ -468,10 +478,15 @@ def test_missing_and_broken_tools(tmp_path, monkeypatch, module_runner):
 def test_headers_presence(tmp_path, monkeypatch, module_runner):
     host = Host(tmp_path, monkeypatch)
     facts = facts_of(module_runner(ebpf_facts, {}, commands=bpftool_commands()))
-    assert facts['headers'] == {'build_dir': '/lib/modules/%s/build' % RELEASE, 'present': False}
+    assert facts['headers'] == {'build_dir': '/lib/modules/%s/build' % RELEASE, 'present': False, 'unavailable_reason': ''}
+    # an image whose kernel came from another suite says why its headers are not there
+    host.write('/etc/labkit/kernel.json', '{"release": "%s", "headers": {"installed": false, "reason": "no gcc-10"}}'
+               % RELEASE)
+    facts = facts_of(module_runner(ebpf_facts, {}, commands=bpftool_commands()))
+    assert facts['headers']['unavailable_reason'] == 'no gcc-10'
     host.write('/lib/modules/%s/build/Makefile' % RELEASE, 'include /usr/src/linux-headers-6.1.0-50-common/Makefile\n')
     facts = facts_of(module_runner(ebpf_facts, {}, commands=bpftool_commands()))
-    assert facts['headers']['present'] is True
+    assert facts['headers']['present'] is True and facts['headers']['unavailable_reason'] == ''
 
 
 @pytest.mark.parametrize('euid, answer, want', [

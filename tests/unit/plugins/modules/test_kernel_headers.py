@@ -4,6 +4,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 
 import pytest
@@ -593,3 +594,32 @@ def test_missing_fix_names_reinstall_install_or_nothing():
     fix = kernel_headers.missing_fix(host, {'installed': False, 'candidate': '6.1.158-1'}, build)
     assert fix.startswith('install linux-headers-6.1.0-50-amd64 (state: present, or ')
     assert kernel_headers.missing_fix(host, {'installed': False, 'candidate': None}, build) is None
+
+
+# ---------------------------------------------------------------- an image whose kernel came from another suite
+
+def test_present_installs_nothing_when_the_image_says_the_headers_cannot_be(tmp_path, monkeypatch, module_runner):
+    release = '6.1.0-50-cloud-amd64'
+    host = Host(tmp_path, monkeypatch, release)
+    (host.root / 'etc' / 'labkit').mkdir()
+    (host.root / 'etc' / 'labkit' / 'kernel.json').write_text(json.dumps({
+        'suite': 'bullseye', 'release': release, 'headers': {'installed': False, 'reason': 'gcc-10 is missing'}}))
+    warnings = []
+    monkeypatch.setattr(kernel_headers.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
+    commands = apt_commands(release, POLICY_CANDIDATE)
+    result = module_runner(kernel_headers, {}, commands=commands)
+    assert not result.get('failed') and result['changed'] is False, result
+    assert result['unavailable_reason'] == 'gcc-10 is missing' and result['installed'] is False
+    assert mutating(commands) == []
+    assert warnings and 'CO-RE' in warnings[0]
+
+
+def test_a_marker_for_another_kernel_changes_nothing(tmp_path, monkeypatch, module_runner):
+    release = '6.1.0-50-cloud-amd64'
+    host = Host(tmp_path, monkeypatch, release)
+    (host.root / 'etc' / 'labkit').mkdir()
+    (host.root / 'etc' / 'labkit' / 'kernel.json').write_text(json.dumps({
+        'release': '5.10.0-32-amd64', 'headers': {'installed': False, 'reason': 'gcc-10 is missing'}}))
+    commands = apt_commands(release, POLICY_CANDIDATE)
+    result = module_runner(kernel_headers, {}, commands=commands, check_mode=True)
+    assert result['unavailable_reason'] == '' and result['changed'] is True

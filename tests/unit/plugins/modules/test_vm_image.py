@@ -754,3 +754,191 @@ def test_root_refuses_a_bake_tree_holding_files_of_someone_else(module_runner, h
     assert res['failed'] and res['msg'].startswith('bake_trees src %s holds %s, owned by root (uid 0), not by uid %d'
                                                    % (tree, secret, root_for_user))
     assert cmds.calls == []
+
+
+# ---------------------------------------------------------------- kernel_suite: a kernel from another suite
+
+def apt_for_kernels(headers=False):
+    """The controller's apt reading a suite's index into a directory of its own (fixtures: real apt-cache output)."""
+    cmds = apt_config(proxy=False)
+
+    def is_(prog, last):
+        return lambda argv: argv[0] == '/usr/bin/' + prog and argv[-1] == last
+
+    cmds.table.insert(0, (is_('apt-get', 'update'), (0, 'Reading package lists...\n', '')))
+    cmds.table.insert(0, (is_('apt-cache', 'linux-image-amd64'),
+                          (0, fixture_text('apt/show-linux-image-amd64.3suites.txt'), '')))
+    cmds.table.insert(0, (lambda argv: argv[0] == '/usr/bin/apt-cache' and argv[-1].startswith('linux-headers-'),
+                          (0, 'Package: x\n', '') if headers else (100, '', fixture_text('apt/show-missing.err'))))
+    return cmds
+
+
+@pytest.fixture
+def keyring(host):
+    path = host / 'usr/share/keyrings'
+    path.mkdir(parents=True)
+    (path / 'debian-archive-keyring.gpg').write_bytes(b'')
+    return path
+
+
+def test_kernel_suite_check_mode_resolves_the_kernel_and_plans_base_then_derived(module_runner, host, keyring, tmp_path):
+    cmds = apt_for_kernels()
+    res = module_runner(vm_image, args(tmp_path, kernel_suite='trixie-backports', release='trixie'), commands=cmds,
+                        check_mode=True)
+    assert res['changed'] is True and not res.get('failed'), res
+    gk = res['guest_kernel']
+    assert (gk['suite'], gk['package'], gk['release'], gk['version']) == (
+        'trixie-backports', 'linux-image-7.3.4+deb13-amd64', '7.3.4+deb13-amd64', '7.3.4-1~bpo13+1')
+    assert gk['headers']['available'] is False and gk['headers']['package'] == 'linux-headers-7.3.4+deb13-amd64'
+    assert os.path.basename(res['path']) == 'trixie-amd64-ktrixie-backports-' + res['key']
+    assert res['inputs']['kernel_version'] == '7.3.4-1~bpo13+1' and res['inputs']['base'] == gk['base'].rsplit('-', 1)[1]
+    assert [a.split(' ')[0] for a in res['actions']] == ['build', 'derive']
+    # the index was read with an apt state of its own: never the controller's sources, lists or dpkg status
+    update = [c for c in cmds.calls if c[-1] == 'update'][0]
+    opts = dict(o.split('=', 1) for o in update[2:-1:2])
+    assert opts['Dir::Etc::SourceList'] == '/dev/null' and opts['Dir::State::Status'] == '/dev/null'
+    assert not opts['Dir::State::Lists'].startswith('/var/lib/apt')
+    assert not (tmp_path / 'cache').exists()
+
+
+def test_kernel_key_follows_the_resolved_version(module_runner, host, keyring, tmp_path):
+    a = args(tmp_path, kernel_suite='trixie-backports', release='trixie')
+    one = module_runner(vm_image, a, commands=apt_for_kernels(), check_mode=True)
+    other = module_runner(vm_image, dict(a, kernel_headers=False), commands=apt_for_kernels(), check_mode=True)
+    base = module_runner(vm_image, args(tmp_path, release='trixie'), commands=apt_config(proxy=False), check_mode=True)
+    assert len(set([one['key'], other['key'], base['key']])) == 3
+    assert one['guest_kernel']['base'] == os.path.basename(base['path'])
+
+
+def test_the_releases_own_suite_is_the_base_image(module_runner, host, tmp_path):
+    res = module_runner(vm_image, args(tmp_path, kernel_suite='bookworm'), commands=apt_config(proxy=False),
+                        check_mode=True)
+    assert res['guest_kernel'] == {} and os.path.basename(res['path']) == 'bookworm-amd64-' + res['key']
+
+
+@pytest.mark.parametrize('kw, says', [
+    (dict(kernel_suite='Bookworm Backports'), 'is not a Debian suite name'),
+    (dict(kernel_suite='bookworm-backports', source='cloud_image', cloud_image='/x.qcow2',
+          cloud_image_checksum='sha256:' + '0' * 64), 'needs source=debootstrap'),
+])
+def test_bad_kernel_suite_fails_before_anything(module_runner, host, tmp_path, kw, says):
+    res = module_runner(vm_image, args(tmp_path, **kw), check_mode=True)
+    assert res['failed'] and says in res['msg']
+
+
+def test_a_suite_without_a_kernel_says_so(module_runner, host, keyring, tmp_path):
+    cmds = apt_for_kernels()
+    cmds.table.insert(0, (lambda argv: argv[-1] == 'linux-image-amd64',
+                          (100, '', fixture_text('apt/show-missing.err'))))
+    res = module_runner(vm_image, args(tmp_path, kernel_suite='bookworm-updates'), commands=cmds, check_mode=True)
+    assert res['failed'] and 'has no kernel for amd64' in res['msg'] and 'local_vm_kernel' in res['msg']
+
+
+class FakeDerive(FakeBuild):
+    """FakeBuild plus what deriving an image with another kernel runs (unpack, chroot apt-get, mount)."""
+
+    RELEASE = '7.3.4+deb13-amd64'
+
+    def __init__(self, headers_rc=0):
+        super(FakeDerive, self).__init__()
+        self.headers_rc = headers_rc
+        self.mounted = []
+
+    def rdump(self, argv, **kw):
+        if argv[1] == '-f':  # debugfs ls -p of every directory: sudo lost its setuid bit in the unpack
+            return 0, 'debugfs: ls -p "/usr/bin"\n/20/040755/0/0/.//\n/21/104755/0/0/sudo/10/\n', ''
+        rootfs = argv[2].split('"')[1]
+        for rel, data in (('usr/bin/sudo', 'sudo'), ('boot/vmlinuz-6.12.117+deb13-amd64', 'own kernel'),
+                          ('etc/os-release', 'trixie')):
+            path = os.path.join(rootfs, rel)
+            if not os.path.isdir(os.path.dirname(path)):
+                os.makedirs(os.path.dirname(path))
+            with open(path, 'w') as f:
+                f.write(data)
+        os.chmod(os.path.join(rootfs, 'usr/bin/sudo'), 0o755)
+        return 0, '', ''
+
+    def chroot(self, argv, **kw):
+        rootfs = argv[1]
+        if argv[2] != 'apt-get':
+            return 0, '', ''
+        if argv[-1] == 'linux-image-' + self.RELEASE:
+            # the package split of 7.x: the kernel beside its modules, the initrd from initramfs-tools in /boot
+            for rel, data in (('usr/lib/modules/%s/vmlinuz' % self.RELEASE, 'new kernel'),
+                              ('boot/initrd.img-%s' % self.RELEASE, 'new initrd')):
+                path = os.path.join(rootfs, rel)
+                if not os.path.isdir(os.path.dirname(path)):
+                    os.makedirs(os.path.dirname(path))
+                with open(path, 'w') as f:
+                    f.write(data)
+        if argv[-1] == 'linux-headers-' + self.RELEASE and argv[-2] != '-y':
+            return self.headers_rc, '', 'E: Unable to satisfy dependencies' if self.headers_rc else ''
+        return 0, '', ''
+
+    def mkfs(self, argv, **kw):
+        sudo = os.path.join(argv[argv.index('-d') + 1], 'usr/bin/sudo')
+        if os.path.exists(sudo):
+            self.sudo_mode = os.stat(sudo).st_mode & 0o7777
+        return super(FakeDerive, self).mkfs(argv, **kw)
+
+    def mount(self, argv, **kw):
+        self.mounted.append(argv[-1])
+        return 0, '', ''
+
+    def convert(self, argv, **kw):
+        with open(argv[-1], 'w') as f:
+            f.write('raw' if argv[3] == 'raw' else 'qcow2')
+        return 0, '', ''
+
+    def commands(self):
+        cmds = super(FakeDerive, self).commands()
+        cmds.table = [(k, v) for k, v in cmds.table if not (callable(k) and k(('/usr/bin/chroot',)))]
+        cmds.table = [(lambda a: a[0].endswith('mkfs.ext4'), self.mkfs),
+                      (lambda a: a[0].endswith('debugfs'), self.rdump),
+                      (lambda a: a[0].endswith('chroot'), self.chroot),
+                      (lambda a: a[0].endswith('/mount'), self.mount),
+                      (lambda a: a[0].endswith('/umount'), (0, '', ''))] + cmds.table
+        for k, v in apt_for_kernels(headers=True).table:
+            cmds.table.append((k, v))
+        return cmds
+
+
+@pytest.mark.parametrize('headers_rc', [0, 100])
+def test_derive_installs_the_kernel_into_the_unpacked_base_and_exports_it(
+        module_runner, host, keyring, tmp_path, monkeypatch, headers_rc):
+    monkeypatch.setattr(vm_image, 'effective_uid', lambda: 0)
+    monkeypatch.setattr(vm_image.ImageBuilder, 'make_dev_nodes', staticmethod(lambda rootfs: None))
+    fake = FakeDerive(headers_rc=headers_rc)
+    cmds = fake.commands()
+    res = module_runner(vm_image, args(tmp_path, release='trixie', kernel_suite='trixie-backports'), commands=cmds)
+    assert res['changed'] is True and not res.get('failed'), res
+    assert [a.split(' ')[0] for a in res['actions']] == ['build', 'derive']
+    entry = res['path']
+    assert sorted(os.listdir(entry)) == ['disk.qcow2', 'initrd.img', 'manifest.json', 'verified.json', 'vmlinuz']
+    # the resolved kernel, from /usr/lib/modules/<release>/ (not the image's own /boot/vmlinuz-6.12)
+    assert open(os.path.join(entry, 'vmlinuz')).read() == 'new kernel'
+    assert open(os.path.join(entry, 'initrd.img')).read() == 'new initrd'
+    install = [c for c in cmds.calls if c[0].endswith('chroot') and 'install' in c]
+    assert install[0][-3:] == ('-t', 'trixie-backports', 'linux-image-' + FakeDerive.RELEASE)
+    assert fake.sudo_mode == 0o4755  # the setuid bit the unpack lost, put back from debugfs ls -p
+    opts = dict(o.split('=', 1) for o in install[0][3:] if '=' in o)
+    assert opts['Dir::State::Status'] == '/var/lib/dpkg/status' and opts['Dir::Etc::SourceList'] == '/dev/null'
+    assert fake.mounted and fake.mounted[0].endswith('/proc')
+    seen = fake.rootfs_seen
+    marker = json.loads(seen['/etc/labkit/kernel.json'])
+    assert marker['release'] == FakeDerive.RELEASE and marker['suite'] == 'trixie-backports'
+    assert marker['headers']['installed'] is (headers_rc == 0)
+    if headers_rc:
+        assert 'Unable to satisfy dependencies' in marker['headers']['reason']
+        assert res['guest_kernel']['headers']['reason'] == marker['headers']['reason']
+    assert 'Suites: trixie-backports\n' in seen['/etc/apt/sources.list.d/labkit-kernel.sources']
+    assert 'Pin: release n=trixie-backports\nPin-Priority: 100' in seen['/etc/apt/preferences.d/labkit-kernel']
+    assert not any(p.startswith('/var/lib/labkit-kernel-apt') for p in seen)
+    manifest = json.load(open(os.path.join(entry, 'manifest.json')))
+    assert manifest['kernel']['version'] == '7.3.4-1~bpo13+1' and manifest['key'] == res['key']
+    # warm: both entries cached; only the archive is read again (the version may have moved on)
+    again = apt_for_kernels(headers=True)
+    res2 = module_runner(vm_image, args(tmp_path, release='trixie', kernel_suite='trixie-backports'), commands=again)
+    assert res2['changed'] is False and res2['cached'] is True
+    assert res2['guest_kernel']['headers']['installed'] is (headers_rc == 0)
+    assert all(c[0] in ('/usr/bin/apt-get', '/usr/bin/apt-cache', '/usr/bin/apt-config') for c in again.calls)
