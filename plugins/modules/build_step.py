@@ -165,8 +165,9 @@ cmd:
   type: list
   elements: str
 rc:
-  description: Exit status of the command; null when it did not run.
-  returned: always
+  description: Exit status of the command (not returned when it did not run, as Ansible reads any other rc than 0 as
+    a failure).
+  returned: when the command ran
   type: int
 duration:
   description: Seconds the command ran; null when it did not run.
@@ -179,7 +180,8 @@ delta:
   type: str
   sample: "0:00:03.201144"
 output_tail:
-  description: The last O(tail_lines) non-empty lines of the command's standard error and output.
+  description: The last O(tail_lines) non-empty lines of the command's standard error and output (empty on a failure
+    in the user's code, which RV(findings) describe).
   returned: always
   type: str
 failure:
@@ -258,7 +260,7 @@ def main():
     key = bs.step_key(before['inputs'], p['key_material'], p['argv'], env)
     run, reason = bs.decide(stamps.get(p['name']), key, before['outputs'], track, p['force'])
     result = dict(name=p['name'], ran=False, reason=reason, key=key, files=before['files'],
-                  output_files=before['output_files'], cmd=p['argv'], rc=None, duration=None, delta=None,
+                  output_files=before['output_files'], cmd=p['argv'], duration=None, delta=None,
                   output_tail='', actions=[])
     if not run:
         module.exit_json(changed=False, **result)
@@ -272,9 +274,10 @@ def main():
                   output_tail=goerrors.tail(combined, p['tail_lines']))
     if rc != 0:
         failure = goerrors.classify(p['argv'], out, err)
+        if failure['kind'] == 'code':
+            result['output_tail'] = ''  # the findings say it; no dump of the output under the message
         module.fail_json(msg=goerrors.failure_message(p['name'], p['chdir'], rc, failure, p['knob'], combined),
-                         failure=failure['kind'], findings=failure['findings'], changed=True, stdout=out,
-                         stderr=err, **result)
+                         failure=failure['kind'], findings=failure['findings'], changed=True, **result)
     after = scan(p) if track else before
     result['output_files'] = after['output_files']
     new_text = bs.render(bs.record(stamps, p['name'], key, after['outputs'], track))
