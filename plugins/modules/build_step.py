@@ -223,7 +223,7 @@ def argument_spec():
         exclude=dict(type='list', elements='str', default=list(bs.DEFAULT_EXCLUDE)),
         generate_inputs=dict(type='bool', default=False),
         outputs=dict(type='list', elements='str', default=[]),
-        key_material=dict(type='raw'),
+        key_material=dict(type='raw', no_log=False),
         force=dict(type='bool', default=False),
         knob=dict(type='str', default=''),
         tail_lines=dict(type='int', default=20),
@@ -261,13 +261,12 @@ def main():
     run, reason = bs.decide(stamps.get(p['name']), key, before['outputs'], track, p['force'])
     result = dict(name=p['name'], ran=False, reason=reason, key=key, files=before['files'],
                   output_files=before['output_files'], cmd=p['argv'], duration=None, delta=None,
-                  output_tail='', actions=[])
+                  output_tail='')
     if not run:
-        module.exit_json(changed=False, **result)
+        module.exit_json(changed=False, actions=[], **result)
     description = 'run %s (%s)' % (' '.join(p['argv']), reason)
     if module.check_mode:
-        result['actions'] = [description]
-        module.exit_json(changed=True, **result)
+        module.exit_json(changed=True, actions=[description], **result)
     rc, out, err, seconds = run_step(module, p, env)
     combined = '\n'.join(t for t in (err, out) if t)
     result.update(ran=True, rc=rc, duration=round(seconds, 3), delta=str(datetime.timedelta(seconds=seconds)),
@@ -277,7 +276,8 @@ def main():
         if failure['kind'] == 'code':
             result['output_tail'] = ''  # the findings say it; no dump of the output under the message
         module.fail_json(msg=goerrors.failure_message(p['name'], p['chdir'], rc, failure, p['knob'], combined),
-                         failure=failure['kind'], findings=failure['findings'], changed=True, **result)
+                         failure=failure['kind'], findings=failure['findings'], changed=True, actions=[description],
+                         **result)
     after = scan(p) if track else before
     result['output_files'] = after['output_files']
     new_text = bs.render(bs.record(stamps, p['name'], key, after['outputs'], track))
@@ -287,7 +287,6 @@ def main():
     if action is not None:
         common.write_file_atomic(module, stamp_path, new_text, 0o644)
         actions.append(action)
-    del result['actions']
     module.exit_json(**common.result_for(module, actions, **result))
 
 

@@ -37,4 +37,3 @@ def test_step_runs_build_step_on_the_host_or_delegated_to_the_controller():
     assert controller['delegate_to'] == 'localhost' and controller['become'] is False
     assert set(host['labkit.ebpf_rdma.build_step']) == set(controller['labkit.ebpf_rdma.build_step'])
     assert host['labkit.ebpf_rdma.build_step']['force'] == '{{ project_build_force | bool }}'
-
