@@ -24,8 +24,6 @@ READS = {
     ('project_build', 'Find the Go toolchain on the host'),
     ('project_build', "Read the controller's GOPROXY"),
     ('project_build', 'Read the toolchain versions (part of every step\'s inputs)'),
-    ('project_build', 'Hash the inputs of each step'),
-    ('project_build', 'Hash the sources and the generated files again'),
     # runs source_tree.py --check in check mode: compares, writes no tar
     ('project_build', 'Pack the source tree on the controller'),
     ('ebpf_toolchain', 'Find which packages are missing (dpkg-query)'),
