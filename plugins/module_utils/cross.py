@@ -199,6 +199,11 @@ shift "$n"
     return (_HEADER % key) + body + 'exec %s "$@"\n' % ' '.join(shell_quote(a) for a in argv)
 
 
+def keep_strip_wrapper(key):
+    """BPF2GO_STRIP where the controller has no llvm-strip: leave the object as it is."""
+    return (_HEADER % key) + '# bpf2go runs "<strip> -g <object>"; no llvm-strip here: keep the DWARF.\nexit 0\n'
+
+
 def toolchain_key(go_version, zig_version, sysroot_key_, goarch, glibc):
     text = json.dumps([go_version, zig_version, sysroot_key_, goarch, glibc])
     return hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]
