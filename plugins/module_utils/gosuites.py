@@ -565,48 +565,66 @@ def _event(action, package, **kw):
     import json
     ev = {'Action': action, 'Package': package}
     ev.update(kw)
-    return json.dumps(ev, sort_keys=False)
+    return json.dumps(ev, separators=(',', ':'))
 
 
 def complete_stream(events_text, package, rc, elapsed):
-    """Make ``go tool test2json -p PKG`` output of one test binary read like ``go test -json``'s for that package.
+    """Make ``go tool test2json -t -p PKG`` output of one test binary read like ``go test -json``'s for that package.
 
-    test2json alone ends with the package's result (``pass``/``fail``) without ``Elapsed`` and without the
-    ``ok``/``FAIL`` line go test prints, and with nothing at all when the binary died (panic, timeout,
-    killed): then go test reports the package failed. The same is done here from the exit status ``rc``
-    and the wall time ``elapsed`` of the run.
+    test2json alone ends with the package's result (``pass``/``fail``) but without the ``ok``/``FAIL``
+    line go test prints, with its own (conversion) time as ``Elapsed``, and with nothing at all when the
+    binary died (panic, timeout, killed): then go test reports the package failed (and a test that printed
+    its ``--- FAIL`` line). The same is done here from the exit status ``rc`` and the wall time ``elapsed`` of the run.
+    Returns the list of lines.
     """
     import json
     lines = [ln for ln in (events_text or '').splitlines() if ln.strip()]
-    terminal = None
+    terminal, term_ev = None, None
+    reported, ended = [], set()
     for i, ln in enumerate(lines):
         try:
             ev = json.loads(ln)
         except ValueError:
             continue
-        if not ev.get('Test') and ev.get('Action') in ('pass', 'fail', 'skip'):
-            terminal = i
+        if ev.get('Test'):
+            if ev.get('Action') == 'output' and (ev.get('Output') or '').lstrip('\x16').startswith(
+                    '--- FAIL: %s (' % ev['Test']):
+                reported.append(ev['Test'])
+            elif ev.get('Action') in ('pass', 'fail', 'skip'):
+                ended.add(ev['Test'])
+        elif ev.get('Action') in ('pass', 'fail', 'skip'):
+            terminal, term_ev = i, ev
     secs = '%.3fs' % float(elapsed or 0)
     if terminal is not None:
-        ev = json.loads(lines[terminal])
-        action = ev['Action']
-        if rc not in (0, None) and action != 'fail':
+        action = term_ev['Action']
+        if rc not in (0, None):
             action = 'fail'
-        head = lines[:terminal]
-        tail = lines[terminal + 1:]
+        head, tail = lines[:terminal], lines[terminal + 1:]
     else:
-        action, head, tail = ('pass' if rc == 0 else 'fail'), lines, []
-        if not any('"Action":"start"' in ln.replace(' ', '') for ln in head):
+        action, head, tail, term_ev = ('pass' if rc == 0 else 'fail'), lines, [], {}
+        if not any(_action_of(ln) == 'start' for ln in head):
             head = [_event('start', package)] + head
+    stamp = {'Time': term_ev['Time']} if 'Time' in term_ev else {}
     extra = []
     if action == 'fail':
-        if rc not in (0, None):
-            extra.append(_event('output', package, Output='exit status %d\n' % rc))
-        extra.append(_event('output', package, Output='FAIL\t%s\t%s\n' % (package, secs)))
+        # a test whose "--- FAIL" line the binary printed before it died (a panic) has no fail event from
+        # test2json reading a pipe; go test gives it one. A test that never printed one (killed by the
+        # timeout) gets none, as with go test.
+        for test in [t for t in reported if t not in ended]:
+            extra.append(_event('fail', package, Test=test, Elapsed=0, **stamp))
+        extra.append(_event('output', package, Output='FAIL\t%s\t%s\n' % (package, secs), **stamp))
     else:
-        extra.append(_event('output', package, Output='ok  \t%s\t%s\n' % (package, secs)))
-    extra.append(_event(action, package, Elapsed=round(float(elapsed or 0), 3)))
+        extra.append(_event('output', package, Output='ok  \t%s\t%s\n' % (package, secs), **stamp))
+    extra.append(_event(action, package, Elapsed=round(float(elapsed or 0), 3), **stamp))
     return head + extra + tail
+
+
+def _action_of(line):
+    import json
+    try:
+        return json.loads(line).get('Action')
+    except ValueError:
+        return None
 
 
 def no_test_files_stream(package):

@@ -23,7 +23,8 @@ description:
     C(<dest>/<suite>/<name>) where the name comes from the whole package path. It returns each binary's SHA-256 and
     whether it differs from what O(shipped) says the host has, so only changed binaries are shipped.
   - O(step=convert) turns the output of test binaries run with C(-test.v=test2json) (O(runs)) into the
-    C(go test -json) stream of the suite with C(go tool test2json), adding what C(go test) itself adds (the
+    C(go test -json) stream of the suite with C(go tool test2json -t) on the controller (the C(Time) of the events
+    is then the time of the conversion), adding what C(go test) itself adds (the
     package's C(ok)/C(FAIL) line, its elapsed time, a failure when the binary died) and the packages without test
     files (O(no_tests)), so the role writes the same stream, JUnit and summary as a C(go test -json) run on the host.
 options:
@@ -258,7 +259,7 @@ def convert(module):
             module.fail_json(msg='a run has no package: %r' % (dict((k, v) for k, v in run.items() if k != 'output'),))
         run_rc = int(run.get('rc') or 0)
         out = run.get('output') or ''
-        t2j_rc, events, t2j_err = module.run_command([p['go'], 'tool', 'test2json', '-p', pkg], data=out,
+        t2j_rc, events, t2j_err = module.run_command([p['go'], 'tool', 'test2json', '-t', '-p', pkg], data=out,
                                                       binary_data=True)
         if t2j_rc != 0:
             module.fail_json(msg='go tool test2json failed on the controller (exit %d): %s; check the Go installation '
