@@ -15,7 +15,7 @@ short_description: Set up the controller's Go and zig cc to build cgo and BPF co
 version_added: 0.2.0
 author: labkit.ebpf_rdma contributors (@labkit)
 description:
-  - Runs on the controller (C(delegate_to: localhost)). Finds the Go toolchain (O(go)) and C(zig cc) from the
+  - Runs on the controller (with C(delegate_to) localhost). Finds the Go toolchain (O(go)) and C(zig cc) from the
     C(ziglang) Python package (O(python) C(-m ziglang)), and writes two small wrapper scripts into O(dir)
     C(cc), the cgo C compiler (C(zig cc -target <arch>-linux-gnu.<glibc>) with the sysroot's headers and libraries),
     and C(bpf-cc), bpf2go's compiler (zig's clang with bpf2go's C(-target bpfel|bpfeb) rewritten to zig's
@@ -55,11 +55,11 @@ options:
     required: true
   python:
     description: The Python that has the C(ziglang) package; V('') = the Python this module runs with (on the
-      controller: C(ansible_playbook_python) when C(ansible_python_interpreter) of localhost is that).
+      controller, C(ansible_playbook_python) when C(ansible_python_interpreter) of localhost is that).
     type: path
     default: ''
   go:
-    description: The Go command: a path, or a name looked up in C(PATH).
+    description: The Go command, a path or a name looked up in C(PATH).
     type: str
     default: go
 extends_documentation_fragment:
@@ -74,7 +74,7 @@ attributes:
     platforms: posix
 notes:
   - bpf2go strips DWARF from BPF objects with C(llvm-strip). Where the controller has none, RV(env) sets
-    C(BPF2GO_STRIP) to a third wrapper, C(strip-keep), that leaves the object as it is (it then keeps its DWARF:
+    C(BPF2GO_STRIP) to a third wrapper, C(strip-keep), that leaves the object as it is (it then keeps its DWARF;
     bigger, loads the same; BTF is not DWARF).
   - The first build for a target compiles zig's libc stubs for it (tens of seconds); zig caches them in its global
     cache (C(~/.cache/zig)).

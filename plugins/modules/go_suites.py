@@ -94,7 +94,7 @@ options:
     type: int
   goarch:
     description:
-      - For test binaries built on the controller (role labkit.ebpf_rdma.project_test with a controller build): the
+      - For test binaries built on the controller (role labkit.ebpf_rdma.project_test with a controller build), the
         guest's GOARCH. Each suite then also gets C(binaries), one per package whose C(*_test.go) files build with the
         suite's tags on linux/O(goarch) (C(package) import path, C(dir), C(pattern) and C(name), the binary's file
         name after the whole package path), and C(no_tests), the import paths of its other packages.

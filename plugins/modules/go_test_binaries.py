@@ -16,7 +16,7 @@ version_added: 0.2.0
 author: labkit.ebpf_rdma contributors (@labkit)
 description:
   - The controller half of the role labkit.ebpf_rdma.project_test when the project was built on the controller
-    (C(project_build_result_where=controller)). Runs on the controller (C(delegate_to: localhost)).
+    (C(project_build_result_where=controller)). Runs on the controller (with C(delegate_to) localhost).
   - O(step=build) runs C(go test -c) once per package of each suite (the C(binaries) that
     M(labkit.ebpf_rdma.go_suites) plans with its C(goarch) option), with the suite's build tags and the cross
     environment (M(labkit.ebpf_rdma.cross_toolchain) RV(labkit.ebpf_rdma.cross_toolchain#module:env)), into
