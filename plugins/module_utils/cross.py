@@ -180,7 +180,7 @@ def bpf_wrapper(python, sysroot, triple, key):
     ``-target=bpfel`` are rewritten too. Headers come from the same sysroot (linux/bpf.h,
     asm/ of the guest's arch, bpf/bpf_helpers.h).
     """
-    inc, _ = sysroot_flags(sysroot, triple)
+    inc = sysroot_flags(sysroot, triple)[0]
     argv = [python, '-m', 'ziglang', 'cc'] + inc
     body = '''n=$#
 prev=

@@ -38,7 +38,7 @@ options:
     type: str
     default: ''
   glibc:
-    description: The guest's glibc version, major.minor (M(labkit.ebpf_rdma.guest_sysroot) RV(glibc)).
+    description: The guest's glibc version, major.minor (M(labkit.ebpf_rdma.guest_sysroot) RV(labkit.ebpf_rdma.guest_sysroot#module:glibc)).
     type: str
     required: true
   sysroot:
@@ -193,7 +193,7 @@ def main():
             triple=dict(type='str', default=''),
             glibc=dict(type='str', required=True),
             sysroot=dict(type='path', required=True),
-            sysroot_key=dict(type='str', default=''),
+            sysroot_key=dict(type='str', default='', no_log=False),
             dir=dict(type='path', required=True),
             python=dict(type='path', default=''),
             go=dict(type='str', default='go'),
@@ -202,7 +202,7 @@ def main():
     )
     p = module.params
     arch = [a for a, f in cross.ARCHES.items() if f[0] == p['goarch']][0]
-    _, default_triple, zig_arch = cross.ARCHES[arch]
+    default_triple, zig_arch = cross.ARCHES[arch][1:]
     triple = p['triple'] or default_triple
     python = p['python'] or sys.executable
     if not cross.upstream_version(p['glibc']) or cross.upstream_version(p['glibc']) != p['glibc']:

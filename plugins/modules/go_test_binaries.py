@@ -239,9 +239,9 @@ def build(module):
                 cmd=b['argv'], rc=rc, stdout=out, stderr=err)
         b['sha256'] = sha256_file(b['controller_path'])
         if not b['sha256']:
+            tags = ','.join(b.get('tags') or []) or '(none)'
             module.fail_json(msg='go test -c of %s (suite %s) wrote no %s: the package has no test files for tags '
-                                 '%s; fix the suite\'s packages' % (b['package'], b['suite'], b['controller_path'],
-                                                                  ','.join(b.get('tags') or []) or '(none)'),
+                                 '%s; fix the suite\'s packages' % (b['package'], b['suite'], b['controller_path'], tags),
                              cmd=b['argv'])
         b.pop('argv')
     plan_ship(binaries, p['shipped'])
@@ -259,8 +259,8 @@ def convert(module):
             module.fail_json(msg='a run has no package: %r' % (dict((k, v) for k, v in run.items() if k != 'output'),))
         run_rc = int(run.get('rc') or 0)
         out = run.get('output') or ''
-        t2j_rc, events, t2j_err = module.run_command([p['go'], 'tool', 'test2json', '-t', '-p', pkg], data=out,
-                                                      binary_data=True)
+        argv = [p['go'], 'tool', 'test2json', '-t', '-p', pkg]
+        t2j_rc, events, t2j_err = module.run_command(argv, data=out, binary_data=True)
         if t2j_rc != 0:
             module.fail_json(msg='go tool test2json failed on the controller (exit %d): %s; check the Go installation '
                                  '(%s)' % (t2j_rc, (t2j_err or events).strip(), p['go']))

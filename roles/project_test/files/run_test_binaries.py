@@ -22,7 +22,7 @@ def run_one(spec):
     try:
         proc = subprocess.Popen([spec["binary"]] + list(spec.get("args") or []), cwd=spec["dir"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        out, _ = proc.communicate()
+        out = proc.communicate()[0]
         rc, error = proc.returncode, ""
     except OSError as e:
         out, rc = b"", 127

@@ -20,10 +20,10 @@ def commands(arch='amd64', query='runtime'):
     cmds.add(['/usr/bin/dpkg', '--print-architecture'], (0, arch + '\n', ''))
     rc = int(fixture_text('cross/query-bookworm-amd64-%s.rc' % query))
     err = fixture_text('cross/query-bookworm-amd64-partial.stderr') if query == 'partial' else ''
-    cmds.table.insert(0, (lambda argv: argv[:2] == ('/usr/bin/dpkg-query', '-W'),
-             (rc, fixture_text('cross/query-bookworm-amd64-%s.stdout' % query), err)))
-    cmds.table.insert(0, (lambda argv: argv[:2] == ('/usr/bin/dpkg', '-L'),
-             (0, fixture_text('cross/list-libibverbs1-libnl-3-200.stdout'), '')))
+    query_out = fixture_text('cross/query-bookworm-amd64-%s.stdout' % query)
+    cmds.table.insert(0, (lambda argv: argv[:2] == ('/usr/bin/dpkg-query', '-W'), (rc, query_out, err)))
+    list_out = fixture_text('cross/list-libibverbs1-libnl-3-200.stdout')
+    cmds.table.insert(0, (lambda argv: argv[:2] == ('/usr/bin/dpkg', '-L'), (0, list_out, '')))
     return cmds
 
 
