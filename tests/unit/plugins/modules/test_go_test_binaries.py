@@ -70,6 +70,7 @@ def test_build_one_binary_per_package_named_after_its_path(module_runner, tmp_pa
 def test_only_changed_binaries_ship(module_runner, tmp_path):
     first = module_runner(go_test_binaries, build_args(tmp_path), commands=go_test_c())
     # the host has what the first build made; verbs' code changed since
+
     def content(out):
         return b'ELF2' if out.endswith('verbs.test') else b'ELF'
     again = module_runner(go_test_binaries, build_args(tmp_path, shipped=first['manifest']),
