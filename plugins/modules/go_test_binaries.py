@@ -87,7 +87,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: O(step=build) builds nothing in check mode (RV(binaries) have an empty C(sha256) and are not shipped);
+    details: O(step=build) builds nothing in check mode and reports changed (RV(binaries) have an empty C(sha256) and
+      are not shipped);
       O(step=convert) only reads.
   diff_mode:
     support: none
