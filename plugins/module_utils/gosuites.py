@@ -479,3 +479,155 @@ def suite_env(suite, hw_env, uid):
             env['LABKIT_ROOT'] = '1' if runs_as_root else '0'
     env.update(suite['env'])
     return env
+
+
+# ---------------------------------------------------------------- test binaries (builds on the controller)
+
+TEST_BINARY_SUFFIX = '.test'
+
+
+def _test_file_builds(f, tags, arch):
+    if not f['test'] or f['excluded']:
+        return False
+    if not f['constraint']:
+        return True
+    return evaluate(parse_constraint(f['constraint']), set(tags), arch)
+
+
+def import_path(module_path, reldir):
+    return module_path + ('/' + reldir if reldir else '') if module_path else ('./' + reldir if reldir else '.')
+
+
+def suite_packages(tree, suite, arch):
+    """(with_tests, without_tests): the reldirs a suite's patterns name, split by whether a *_test.go file of the
+    package builds with the suite's tags on linux/``arch`` (a package without one is "[no test files]" for go test).
+    """
+    dirs = set()
+    for pat in suite['packages']:
+        found, _why = resolve_pattern(pat, tree['module'], tree['dirs'])
+        dirs.update(found or [])
+    with_tests, without = [], []
+    for d in sorted(dirs):
+        files = tree['dirs'][d]
+        if any(_test_file_builds(f, suite['tags'], arch) for f in files):
+            with_tests.append(d)
+        elif any(not f['test'] and not f['excluded'] for f in files):
+            without.append(d)
+    return with_tests, without
+
+
+def binary_names(reldirs, module_path=None):
+    """reldir -> test binary file name, after the whole package path (never its last element alone).
+
+    ``a/b/c`` -> ``a-b-c.test``; the module's root package -> ``<last element of the module path>.test``
+    (``_root.test`` without one). Names that still collide (``a-b`` and ``a/b``) get a short hash of
+    their reldir.
+    """
+    import hashlib
+    root = (module_path or '').rstrip('/').split('/')[-1] or '_root'
+    names = dict((d, (d.replace('/', '-') if d else root)) for d in reldirs)
+    counts = {}
+    for n in names.values():
+        counts[n] = counts.get(n, 0) + 1
+    out = {}
+    for d, n in names.items():
+        if counts[n] > 1:
+            n = '%s-%s' % (n, hashlib.sha256(d.encode('utf-8')).hexdigest()[:8])
+        out[d] = n + TEST_BINARY_SUFFIX
+    return out
+
+
+def plan_binaries(tree, suites, arch):
+    """Add ``binaries`` ([{package, dir, pattern, name}]) and ``no_tests`` (import paths) to each suite (copies)."""
+    out = []
+    for s in suites:
+        s = dict(s)
+        with_tests, without = suite_packages(tree, s, arch)
+        names = binary_names(with_tests, tree['module'])
+        s['binaries'] = [{'package': import_path(tree['module'], d), 'dir': d, 'pattern': './' + d if d else '.',
+                          'name': names[d]} for d in with_tests]
+        s['no_tests'] = [import_path(tree['module'], d) for d in without]
+        out.append(s)
+    return out
+
+
+# ---------------------------------------------------------------- test2json output -> the go test -json stream
+
+def test_binary_args(suite, count=1):
+    """The arguments go test gives a test binary for ``go test -json`` of this suite."""
+    args = ['-test.v=test2json', '-test.paniconexit0', '-test.count=%d' % int(count), '-test.timeout=' + suite['timeout']]
+    if suite.get('run'):
+        args.append('-test.run=' + suite['run'])
+    return args
+
+
+def _event(action, package, **kw):
+    import json
+    ev = {'Action': action, 'Package': package}
+    ev.update(kw)
+    return json.dumps(ev, separators=(',', ':'))
+
+
+def complete_stream(events_text, package, rc, elapsed):
+    """Make ``go tool test2json -t -p PKG`` output of one test binary read like ``go test -json``'s for that package.
+
+    test2json alone ends with the package's result (``pass``/``fail``) but without the ``ok``/``FAIL``
+    line go test prints, with its own (conversion) time as ``Elapsed``, and with nothing at all when the
+    binary died (panic, timeout, killed): then go test reports the package failed (and a test that printed
+    its ``--- FAIL`` line). The same is done here from the exit status ``rc`` and the wall time ``elapsed`` of the run.
+    Returns the list of lines.
+    """
+    import json
+    lines = [ln for ln in (events_text or '').splitlines() if ln.strip()]
+    terminal, term_ev = None, None
+    reported, ended = [], set()
+    for i, ln in enumerate(lines):
+        try:
+            ev = json.loads(ln)
+        except ValueError:
+            continue
+        if ev.get('Test'):
+            if ev.get('Action') == 'output' and (ev.get('Output') or '').lstrip('\x16').startswith(
+                    '--- FAIL: %s (' % ev['Test']):
+                reported.append(ev['Test'])
+            elif ev.get('Action') in ('pass', 'fail', 'skip'):
+                ended.add(ev['Test'])
+        elif ev.get('Action') in ('pass', 'fail', 'skip'):
+            terminal, term_ev = i, ev
+    secs = '%.3fs' % float(elapsed or 0)
+    if terminal is not None:
+        action = term_ev['Action']
+        if rc not in (0, None):
+            action = 'fail'
+        head, tail = lines[:terminal], lines[terminal + 1:]
+    else:
+        action, head, tail, term_ev = ('pass' if rc == 0 else 'fail'), lines, [], {}
+        if not any(_action_of(ln) == 'start' for ln in head):
+            head = [_event('start', package)] + head
+    stamp = {'Time': term_ev['Time']} if 'Time' in term_ev else {}
+    extra = []
+    if action == 'fail':
+        # a test whose "--- FAIL" line the binary printed before it died (a panic) has no fail event from
+        # test2json reading a pipe; go test gives it one. A test that never printed one (killed by the
+        # timeout) gets none, as with go test.
+        for test in [t for t in reported if t not in ended]:
+            extra.append(_event('fail', package, Test=test, Elapsed=0, **stamp))
+        extra.append(_event('output', package, Output='FAIL\t%s\t%s\n' % (package, secs), **stamp))
+    else:
+        extra.append(_event('output', package, Output='ok  \t%s\t%s\n' % (package, secs), **stamp))
+    extra.append(_event(action, package, Elapsed=round(float(elapsed or 0), 3), **stamp))
+    return head + extra + tail
+
+
+def _action_of(line):
+    import json
+    try:
+        return json.loads(line).get('Action')
+    except ValueError:
+        return None
+
+
+def no_test_files_stream(package):
+    """What go test -json says for a package without test files."""
+    return [_event('start', package), _event('output', package, Output='?   \t%s\t[no test files]\n' % package),
+            _event('skip', package, Elapsed=0)]

@@ -92,6 +92,16 @@ options:
       - The user id the suites run as on the host (C(id -u) with the play's become); C(LABKIT_ROOT) is V(1) for a
         hardware suite that runs as root (and has no other C(user)), else V(0). Unset leaves C(LABKIT_ROOT) out.
     type: int
+  goarch:
+    description:
+      - For test binaries built on the controller (role labkit.ebpf_rdma.project_test with a controller build), the
+        guest's GOARCH. Each suite then also gets C(binaries), one per package whose C(*_test.go) files build with the
+        suite's tags on linux/O(goarch) (C(package) import path, C(dir), C(pattern) and C(name), the binary's file
+        name after the whole package path), and C(no_tests), the import paths of its other packages.
+      - V('') plans no binaries.
+    type: str
+    choices: ['', amd64, arm64]
+    default: ''
   var_prefix:
     description:
       - "Prefix of the variable names in error messages (the caller's variables: C(<prefix>suites),
@@ -135,7 +145,8 @@ EXAMPLES = r'''
 
 RETURN = r'''
 suites:
-  description: The suites to run, in order, with every key filled in; C(env) holds the hardware environment.
+  description: The suites to run, in order, with every key filled in; C(env) holds the hardware environment; with
+    O(goarch), C(binaries) and C(no_tests) too.
   returned: success
   type: list
   elements: dict
@@ -149,6 +160,10 @@ suites:
       user: null
       hardware: true
       env: {LABKIT_RDMA_DEVICE: rxe0, LABKIT_RDMA_NETDEV: ens4, LABKIT_RDMA_GID_INDEX: "1", LABKIT_ROOT: "1"}
+      binaries:
+        - {package: example.invalid/rdmaebpf/integration, dir: integration, pattern: ./integration,
+           name: integration.test}
+      no_tests: []
 found:
   description: Per tag of O(integration_tags), the directories with tests behind it (C(tagged)) and whether a C(./<tag>)
     tree exists (C(tree)).
@@ -192,6 +207,7 @@ def main():
             rdma=dict(type='dict', default={}),
             rdma_device=dict(type='str', default=''),
             uid=dict(type='int'),
+            goarch=dict(type='str', default='', choices=['', 'amd64', 'arm64']),
             var_prefix=dict(type='str', default='project_test_'),
         ),
         supports_check_mode=True,
@@ -218,6 +234,12 @@ def main():
         notes = notes + hw_notes
     for s in suites:
         s['env'] = gs.suite_env(s, hw_env, p['uid'])
+    if p['goarch']:
+        try:
+            suites = gs.plan_binaries(tree, suites, p['goarch'])
+        except gs.ConstraintError as e:
+            module.fail_json(msg='a build constraint of %s cannot be read (%s); fix the //go:build line'
+                             % (p['path'], e), notes=[])
     module.exit_json(changed=False, suites=suites, found=found, notes=notes, hardware_env=hw_env,
                      module_path=tree['module'])
 
