@@ -16,7 +16,7 @@ version_added: 0.1.0
 author: labkit.ebpf_rdma contributors (@labkit)
 description:
   - Runs on the controller. A converged snapshot is the disk of a local VM that a converge left ready, kept in
-    the image cache next to its base entry as C(<base entry>-conv-<key>.qcow2): a qcow2 whose backing file is the
+    the image cache next to its base entry as C(<base entry>-conv-<key>.qcow2), a qcow2 whose backing file is the
     base entry's C(disk.qcow2), holding only what the converge changed (C(qemu-img convert -B)), with its
     manifest C(<base entry>-conv-<key>.json) (key, inputs, base entry, date) written last.
   - The key hashes the base entry (whose name carries the image key), the content of the collection's own
