@@ -27,6 +27,10 @@ SNAPSHOT_RECIPE_VERSION = 1
 # what the converge roles read from the inventory (role defaults are part of roles/, hashed as content)
 INPUT_PREFIXES = ('ebpf_host_', 'ebpf_toolchain_', 'soft_roce_', 'labkit_')
 # the collection's own content that makes the converge
+# state and facts, not inputs: set by the local_vms inventory plugin (whether the VM runs, where its
+# state is) and by the modules and roles as facts (a fact cache brings them back in later runs)
+NOT_INPUTS = frozenset(('labkit_vm_running', 'labkit_vm_state_dir', 'labkit_vm_ssh_config', 'labkit_ebpf', 'labkit_rdma',
+                        'labkit_memlock_applied', 'labkit_foreign_toolchain_links'))
 TREE_DIRS = ('roles', 'plugins')
 SKIPPED_NAMES = ('__pycache__',)
 SKIPPED_SUFFIXES = ('.pyc', '.pyo', '.swp', '~')
@@ -60,8 +64,8 @@ def tree_digest(root, dirs=TREE_DIRS):
 
 
 def role_inputs(variables, prefixes=INPUT_PREFIXES):
-    """The variables the converge roles read, by prefix (``{name: value}``, sorted by the key's JSON)."""
-    return dict((k, v) for k, v in (variables or {}).items() if k.startswith(tuple(prefixes)))
+    """The variables the converge roles read, by prefix (``{name: value}``), without state and facts (NOT_INPUTS)."""
+    return dict((k, v) for k, v in (variables or {}).items() if k.startswith(tuple(prefixes)) and k not in NOT_INPUTS)
 
 
 def snapshot_key(base_entry, tree, inputs, controller, disk_size):

@@ -61,7 +61,10 @@ options:
     type: path
     required: true
   inputs:
-    description: The converge roles' variables (names with other prefixes are left out of the key).
+    description:
+      - The converge roles' variables. Names with other prefixes are left out of the key, and so are state and
+        facts (C(labkit_vm_running), C(labkit_vm_state_dir), C(labkit_vm_ssh_config) of the local_vms inventory
+        plugin, the facts C(labkit_ebpf), C(labkit_rdma), C(labkit_memlock_applied), C(labkit_foreign_toolchain_links)).
     type: dict
     default: {}
   controller:

@@ -49,6 +49,12 @@ def test_role_inputs_keeps_only_the_converge_roles_variables():
     assert sorted(got) == ['ebpf_host_memlock', 'ebpf_toolchain_go_version', 'labkit_goproxy', 'soft_roce_links']
 
 
+def test_role_inputs_leave_out_state_and_facts():
+    got = snap.role_inputs({'labkit_vm_running': True, 'labkit_vm_state_dir': '/s', 'labkit_ebpf': {},
+                            'labkit_memlock_applied': {}, 'labkit_memlock': '64M'})
+    assert got == {'labkit_memlock': '64M'}
+
+
 def test_snapshot_key_is_stable_and_changes_with_every_input():
     args = dict(base_entry=ENTRY, tree='t' * 64, inputs={'a_x': 1, 'b_y': [1, 2]},
                 controller={'go_env': {'GOPROXY': 'https://proxy.invalid'}}, disk_size='20G')
