@@ -72,6 +72,21 @@ options:
         process. Needs root.
     type: bool
     default: false
+  memlock_min:
+    description:
+      - With O(session_memlock), the smallest limit a new root session may get, V(unlimited) or a size
+        (C(64M), C(65536K), bytes without a unit); a smaller one is a problem. Empty (the default) judges nothing.
+    type: str
+    default: ''
+  rdma_devices:
+    description:
+      - RDMA devices that must exist with an ACTIVE port (e.g. V(rxe0)); each missing or inactive one, and
+        C(rdma_rxe) not being loaded, is a problem, and C(rdma) is added to the facts. Read from sysfs only.
+      - With this, O(session_memlock) and O(memlock_min), one run of this module answers whether a converged
+        VM is ready (what the C(local_vm) role checks after a boot from a converged snapshot).
+    type: list
+    elements: str
+    default: []
 notes:
   - "C(/proc/kallsyms) and C(available_filter_functions) hold 100 000+ lines (a few MB): each is read
     whole, cut down to the lines that contain a requested name, and only those are parsed."
@@ -175,6 +190,13 @@ ansible_facts:
           type: str
           returned: when O(session_memlock=true)
           sample: unlimited
+        rdma:
+          description:
+            - With O(rdma_devices), C(rxe_loaded) (the rdma_rxe module is loaded) and C(devices), per name its
+              C(exists) and the C(states) of its ports.
+          type: dict
+          returned: when O(rdma_devices) is not empty
+          sample: {rxe_loaded: true, devices: {rxe0: {exists: true, states: [ACTIVE]}}}
         headers:
           description:
             - C(build_dir) (C(/lib/modules/<release>/build)) and C(present) (its C(Makefile) exists).
@@ -253,6 +275,7 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import distro
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import guest_kernel
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import kernel
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import mounts
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import rdma
 
 MEMCG_SINCE = (5, 11, 0)
 RLIMIT_MEMLOCK_WARN = 64 * 1024 * 1024
@@ -382,7 +405,19 @@ def gather(module, params):
         facts['tools'] = dict((name, gather_tool(module, name)) for name in params['tools'])
     if params['session_memlock']:
         facts['memlock_new_session'], facts['memlock_new_session_error'] = new_session_memlock(module)
+    if params.get('rdma_devices'):
+        facts['rdma'] = gather_rdma(params['rdma_devices'])
     return facts
+
+
+def gather_rdma(names):
+    """Whether rdma_rxe is loaded and, per device asked for, whether it exists and its ports' states (sysfs)."""
+    devices = {}
+    for name in names:
+        dev = rdma.read_ib_device(name)
+        devices[name] = {'exists': dev is not None,
+                         'states': [port['state'] for port in dev['ports']] if dev else []}
+    return {'rxe_loaded': os.path.isdir(common.host_path('/sys/module/%s' % rdma.RXE_MODULE)), 'devices': devices}
 
 
 def gather_tool(module, name):
@@ -558,6 +593,43 @@ def bpftool_problems(facts, os_release=None):
     return problems
 
 
+def memlock_kib(text):
+    """A memlock size (``unlimited``, ``64M``, ``65536K``, bytes) in KiB; None for unlimited."""
+    text = (text or '').strip()
+    if text == 'unlimited':
+        return None
+    units = {'': 1, 'B': 1, 'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}
+    number = text.rstrip('KMGTBkmgtib')
+    unit = text[len(number):].upper().replace('IB', '').replace('B', '') or ''
+    if not number.isdigit() or unit not in units:
+        raise ValueError('%r is not unlimited or a size (64M, 65536K, bytes)' % text)
+    return int(number) * units[unit] // 1024
+
+
+def readiness_problems(facts, memlock_min):
+    """The checks of a converged host beyond problems_for: memlock of a new session, RDMA devices."""
+    problems = []
+    if memlock_min and 'memlock_new_session' in facts:
+        have = facts['memlock_new_session']
+        want = memlock_kib(memlock_min)
+        if have is None:
+            problems.append('cannot read the memlock limit of a new root session (%s)' % facts.get('memlock_new_session_error'))
+        elif have != 'unlimited' and (want is None or int(have) < want):
+            problems.append('memlock for a new session is %s KiB, less than %s: apply the ebpf_host role '
+                            '(labkit.ebpf_rdma.memlock)' % (have, memlock_min))
+    rdma_facts = facts.get('rdma')
+    if rdma_facts:
+        if not rdma_facts['rxe_loaded']:
+            problems.append('rdma_rxe is not loaded: apply the soft_roce role (modprobe rdma_rxe)')
+        for name, dev in sorted(rdma_facts['devices'].items()):
+            if not dev['exists']:
+                problems.append('RDMA device %s does not exist: apply the soft_roce role (labkit.ebpf_rdma.rxe_link)' % name)
+            elif 'ACTIVE' not in dev['states']:
+                problems.append('RDMA device %s has no ACTIVE port (%s): check its netdev' % (
+                    name, ', '.join(str(s) for s in dev['states']) or 'no port'))
+    return problems
+
+
 def problems_for(facts, os_release=None):
     """Human-readable problems, each naming the fix, from gathered facts (pure)."""
     kprobes = [kprobe_target_problem(name, target, facts['kernel_release'])
@@ -575,16 +647,23 @@ def main():
             bpftool_probe=dict(type='bool', default=True),
             tools=dict(type='list', elements='str', default=[], choices=sorted(kernel.TOOL_VERSION_ARGS)),
             session_memlock=dict(type='bool', default=False),
+            memlock_min=dict(type='str', default=''),
+            rdma_devices=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )
-    for name in module.params['btf_modules'] + module.params['kprobe_targets']:
+    try:
+        if module.params['memlock_min']:
+            memlock_kib(module.params['memlock_min'])
+    except ValueError as e:
+        module.fail_json(msg='memlock_min: %s' % e)
+    for name in module.params['btf_modules'] + module.params['kprobe_targets'] + module.params['rdma_devices']:
         if not name or '/' in name or any(c.isspace() for c in name):
             module.fail_json(msg='invalid module or symbol name %r: names have no slashes or spaces' % name)
 
     facts = gather(module, module.params)
     os_release = distro.parse_os_release(common.read_text('/etc/os-release', ''))
-    problems = problems_for(facts, os_release)
+    problems = problems_for(facts, os_release) + readiness_problems(facts, module.params['memlock_min'])
     module.exit_json(changed=False, actions=[], ansible_facts={'labkit_ebpf': facts}, problems=problems)
 
 

@@ -87,6 +87,14 @@ options:
   disk:
     description: Base qcow2 image (RV(labkit.ebpf_rdma.vm_image#module:disk)); required to create the VM.
     type: path
+  snapshot:
+    description:
+      - A converged snapshot of O(disk) (RV(labkit.ebpf_rdma.vm_snapshot#module:snapshot), a qcow2 whose backing
+        file is O(disk)). A VM created now gets its overlay on it instead of on O(disk); a VM that exists keeps the
+        overlay it has (no silent disk swap), and one created earlier on this snapshot goes on running on it.
+      - Empty (the default), or a snapshot that does not exist, uses O(disk). O(kernel) and O(initrd) stay those of O(disk).
+    type: path
+    default: ''
   kernel:
     description:
       - Guest kernel for a direct kernel boot (with O(initrd)). Empty (with O(initrd) empty too) boots
@@ -294,6 +302,18 @@ fabric:
   elements: dict
   sample: [{local: /run/user/1000/labkit-fabric/node1.sock, remote: /run/user/1000/labkit-fabric/node2.sock,
             mac: "02:8e:1f:0a:33:c4"}]
+from_snapshot:
+  description: Whether the VM's overlay lies on the converged snapshot O(snapshot) (created on it now or before).
+  returned: when O(state=started) or O(state=running)
+  type: bool
+disk:
+  description: The backing file of the VM's overlay (O(disk), or O(snapshot) when RV(from_snapshot)).
+  returned: when O(state=started) or O(state=running)
+  type: str
+disk_note:
+  description: Why the VM runs on RV(disk) when O(snapshot) was given ("" otherwise).
+  returned: when O(state=started)
+  type: str
 restart_needed:
   description: True when the VM runs with settings that differ from the requested ones (stop and start it to apply them).
   returned: when O(state=started) or O(state=running)
@@ -323,6 +343,7 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fabric as fabric_utils
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fsafe
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import qemu_argv
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import snapshot as snapshot_utils
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import ssh_access
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vm_base
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import vm_instance
@@ -394,6 +415,8 @@ class VM(object):
         self.seed = j('seed/cidata.img')
         self.stopped_how = None
         self.record = None
+        self.disk_note = ''
+        self.want = None
 
     # ------------------------------------------------------------ reads
     def running_pid(self):
@@ -678,6 +701,7 @@ ARGUMENT_SPEC = dict(
     cache_dir=dict(type='path', default=''),
     arch=dict(type='str', default='amd64', choices=list(vm_base.SUPPORTED_ARCHES)),
     disk=dict(type='path'),
+    snapshot=dict(type='path', default=''),
     kernel=dict(type='path'),
     initrd=dict(type='path'),
     firmware=dict(type='str', default='auto', choices=['auto', 'bios', 'uefi']),
@@ -748,7 +772,13 @@ def exit_running(vm, actions, pid, saved, restart_needed):
               connection=ssh_access.connection_vars(vm.name, port, vm.key, vm.known_hosts),
               inventory=vm.inventory, ssh_config=vm.ssh_config, argv=saved.get('argv') or [],
               restart_needed=restart_needed, boot=(saved.get('config') or {}).get('firmware') or 'kernel',
-              fabric=(saved.get('config') or {}).get('fabric') or [])
+              fabric=(saved.get('config') or {}).get('fabric') or [], **disk_facts(saved.get('config') or {}))
+
+
+def disk_facts(config):
+    """``disk`` and ``from_snapshot`` of a VM from its recorded (or wanted) config."""
+    disk = config.get('disk') or ''
+    return dict(disk=disk, from_snapshot=bool(snapshot_utils.snap_parts(disk)))
 
 
 def plan_absent(vm, pid, dir_exists):
@@ -821,7 +851,7 @@ def boot_files(vm, want, saved, firmware, warn=True):
         module.fail_json(msg='kernel_cmdline (local_vm_kernel_cmdline) needs a direct kernel boot; %s boots its disk '
                              'through firmware, whose boot loader has the command line: leave it empty' % vm.name)
     # an existing overlay keeps its base: a rebuilt image does not silently replace a VM's disk
-    disk, kernel, initrd = p['disk'], p['kernel'], p['initrd']
+    disk, kernel, initrd = want['disk'], p['kernel'], p['initrd']
     if os.path.exists(vm.overlay) and saved.get('config', {}).get('disk') and saved['config']['disk'] != disk:
         old = saved['config']
         if not all(os.path.exists(old[k]) for k in ('disk', 'kernel', 'initrd') if old.get(k)):
@@ -889,7 +919,8 @@ def exit_planned(vm, actions, port, hostname, firmware):
         vm.module.fail_json(msg=str(e))
     actions.append(Action('start', vm.name, 'start %s' % vm.name))
     file_actions, _conn = vm.plan_user_files(port, host_pub)
-    exit_with(vm, actions + file_actions, secret=read_text(vm.host_key), running=False)
+    exit_with(vm, actions + file_actions, secret=read_text(vm.host_key), running=False, disk_note=vm.disk_note,
+              **disk_facts(vm.want or {}))
 
 
 def plan_launch(vm, hostname, firmware, qemu, spec):
@@ -986,7 +1017,7 @@ def do_started(vm, hostname):
     exit_with(vm, actions + file_actions, secret=read_text(vm.host_key), running=bool(new_pid), pid=new_pid,
               ssh_port=port, accel=accel, accel_reason=accel_reason, connection=conn, inventory=vm.inventory,
               ssh_config=vm.ssh_config, argv=argv, restart_needed=False, boot=firmware or 'kernel',
-              fabric=want.get('fabric') or [], **extra)
+              fabric=want.get('fabric') or [], disk_note=vm.disk_note, **dict(extra, **disk_facts(want)))
 
 
 def start_inputs(vm, hostname):
@@ -996,7 +1027,15 @@ def start_inputs(vm, hostname):
         firmware, why_not = qemu_argv.choose_firmware(vm.p['firmware'], vm.p['arch'])
         if why_not:
             vm.module.fail_json(msg=why_not)
-    return firmware, desired_config(vm.p, hostname, firmware), vm.saved()
+    want, saved = desired_config(vm.p, hostname, firmware), vm.saved()
+    snap = vm.p['snapshot']
+    if vm.p['disk']:
+        disk, _from, vm.disk_note = snapshot_utils.choose_disk(
+            os.path.exists(vm.overlay), (saved.get('config') or {}).get('disk'), vm.p['disk'], snap,
+            os.path.exists(snap) or vm.module.check_mode)
+        want['disk'] = disk
+    vm.want = want
+    return firmware, want, saved
 
 
 def precheck(vm, state, hostname):

@@ -542,3 +542,41 @@ def test_bpftool_problems_for_missing_tool_and_probe():
     assert ebpf_facts.bpftool_problems(facts)[0].startswith('bpftool not found')
     facts['bpftool'] = {'path': '/usr/sbin/bpftool', 'probe_error': None, 'probe': {'kprobe': True, 'ringbuf': False}}
     assert [p.split(':')[1].strip()[:5] for p in ebpf_facts.bpftool_problems(facts)] == ['no BP']
+
+
+# ---------------------------------------------------------------- readiness of a converged VM (one run)
+
+def test_memlock_kib_reads_the_forms_labkit_memlock_takes():
+    assert ebpf_facts.memlock_kib('unlimited') is None
+    assert ebpf_facts.memlock_kib('64M') == 65536
+    assert ebpf_facts.memlock_kib('65536K') == 65536
+    assert ebpf_facts.memlock_kib('8MiB') == 8192
+    assert ebpf_facts.memlock_kib('1048576') == 1024
+    with pytest.raises(ValueError):
+        ebpf_facts.memlock_kib('lots')
+
+
+def test_readiness_problems_judge_the_new_session_memlock():
+    assert ebpf_facts.readiness_problems({'memlock_new_session': 'unlimited'}, 'unlimited') == []
+    got = ebpf_facts.readiness_problems({'memlock_new_session': '8192'}, 'unlimited')
+    assert len(got) == 1 and 'memlock for a new session is 8192 KiB' in got[0]
+    assert ebpf_facts.readiness_problems({'memlock_new_session': '65536'}, '64M') == []
+    assert ebpf_facts.readiness_problems({'memlock_new_session': '8192'}, '') == []
+    got = ebpf_facts.readiness_problems({'memlock_new_session': None, 'memlock_new_session_error': 'no runuser'}, '64M')
+    assert 'no runuser' in got[0]
+
+
+def test_gather_rdma_reads_the_captured_sysfs(rxe_tree):
+    facts = ebpf_facts.gather_rdma(['rxe0', 'rxe9'])
+    assert facts['devices']['rxe0'] == {'exists': True, 'states': ['ACTIVE']}
+    assert facts['devices']['rxe9'] == {'exists': False, 'states': []}
+    problems = ebpf_facts.readiness_problems({'rdma': facts}, '')
+    assert any('RDMA device rxe9 does not exist' in p for p in problems)
+    assert not any('rxe0' in p for p in problems)
+    # the capture has no /sys/module: rdma_rxe counts as not loaded there
+    assert facts['rxe_loaded'] is False and any('rdma_rxe is not loaded' in p for p in problems)
+
+
+def test_readiness_problems_name_an_inactive_port():
+    facts = {'rdma': {'rxe_loaded': True, 'devices': {'rxe0': {'exists': True, 'states': ['DOWN']}}}}
+    assert ebpf_facts.readiness_problems(facts, '') == ['RDMA device rxe0 has no ACTIVE port (DOWN): check its netdev']

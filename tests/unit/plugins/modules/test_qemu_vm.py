@@ -675,3 +675,62 @@ def test_bad_fabric_links_fail_before_anything(module_runner, world):
                         commands=world.commands())
     assert res['failed'] is True
     assert 'the same socket' in res['msg'] and not world.state.exists()
+
+
+# ---------------------------------------------------------------- converged snapshots
+
+def _snapshot(world, key='0123456789abcdef', create=True):
+    path = world.tmp / 'cache' / 'images' / ('bookworm-amd64-k-conv-%s.qcow2' % key)
+    if create:
+        path.write_text('converged')
+    return str(path)
+
+
+def test_a_new_vm_boots_the_converged_snapshot(module_runner, world):
+    snap = _snapshot(world)
+    cmds = world.commands()
+    res = module_runner(qemu_vm, world.args(snapshot=snap), commands=cmds)
+    assert res['from_snapshot'] is True and res['disk'] == snap and 'created on the converged snapshot' in res['disk_note']
+    argv = cmds.ran('/usr/bin/qemu-img', 'create')[0]
+    assert argv[argv.index('-b') + 1] == snap
+    assert json.loads((world.state / 'vm.json').read_text())['config']['disk'] == snap
+    # kernel and initrd stay the base image's
+    assert str(world.image / 'vmlinuz') in world.procs[FAKE_PID]
+    # running: the same VM, nothing to restart, still on the snapshot (also when no snapshot is passed)
+    again = module_runner(qemu_vm, world.args(snapshot=snap), commands=world.commands())
+    assert again['changed'] is False and again['restart_needed'] is False and again['from_snapshot'] is True
+    again = module_runner(qemu_vm, world.args(), commands=world.commands())
+    assert again['restart_needed'] is False and again['from_snapshot'] is True and again['disk'] == snap
+
+
+def test_an_existing_vm_keeps_its_overlay_on_the_base(module_runner, world):
+    module_runner(qemu_vm, world.args(), commands=world.commands())
+    module_runner(qemu_vm, world.args(state='stopped'), commands=world.commands())
+    snap = _snapshot(world)
+    cmds = world.commands()
+    res = module_runner(qemu_vm, world.args(snapshot=snap), commands=cmds)
+    assert res['from_snapshot'] is False and res['disk'] == str(world.image / 'disk.qcow2')
+    assert 'keeps its overlay' in res['disk_note'] and cmds.ran('/usr/bin/qemu-img') == []
+    assert not res.get('warnings')
+
+
+def test_a_stopped_vm_on_an_older_snapshot_keeps_it(module_runner, world):
+    old = _snapshot(world, key='1' * 16)
+    module_runner(qemu_vm, world.args(snapshot=old), commands=world.commands())
+    module_runner(qemu_vm, world.args(state='stopped'), commands=world.commands())
+    new = _snapshot(world, key='2' * 16)
+    res = module_runner(qemu_vm, world.args(snapshot=new), commands=world.commands())
+    assert res['disk'] == old and res['from_snapshot'] is True
+
+
+def test_a_missing_snapshot_means_the_base(module_runner, world):
+    snap = _snapshot(world, create=False)
+    res = module_runner(qemu_vm, world.args(snapshot=snap), commands=world.commands())
+    assert res['from_snapshot'] is False and res['disk'] == str(world.image / 'disk.qcow2')
+
+
+def test_check_mode_reports_the_snapshot_it_would_boot(module_runner, world):
+    snap = _snapshot(world)
+    res = module_runner(qemu_vm, world.args(snapshot=snap), commands=world.commands(), check_mode=True)
+    assert res['from_snapshot'] is True and res['disk'] == snap and not world.state.exists()
+    assert any(a.startswith('create the overlay') and snap in a for a in res['actions'])
