@@ -43,9 +43,15 @@ def test_a_missing_section_says_how_to_add_it():
 def test_the_docs_page_has_a_section_for_each_bench_that_records():
     with open(os.path.join(ROOT, 'docs', 'benchmarks.md')) as f:
         text = f.read()
-    for bench in ('vm-ready', 'project-build'):
-        with open(os.path.join(ROOT, 'tests', 'bench', bench)) as f:
-            assert 'record.py" %s ' % bench in f.read()
+    with open(os.path.join(ROOT, 'tests', 'bench', 'vm-ready')) as f:
+        assert 'record.py" vm-ready ' in f.read()
+    with open(os.path.join(ROOT, 'tests', 'bench', 'project-build')) as f:
+        assert 'record.py" "$SECTION" ' in f.read()  # project-build[-<fixture>]
+    fixtures = sorted(os.listdir(os.path.join(ROOT, 'tests', 'fixtures')))
+    sections = ['vm-ready'] + ['project-build' if d == 'rdma-ebpf-project' else 'project-build-' + d
+                               for d in fixtures if os.path.isfile(os.path.join(ROOT, 'tests', 'fixtures', d, 'go.mod'))]
+    assert 'project-build-rdma-mesh-agent' in sections
+    for bench in sections:
         assert record.replace_section(text, bench, 'x\n') != text
 
 
