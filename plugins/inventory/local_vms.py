@@ -78,7 +78,6 @@ plugin: labkit.ebpf_rdma.local_vms
 # state_dir: /srv/vms/labkit-ebpf_rdma/vms
 '''
 
-import errno
 import json
 import os
 
@@ -109,24 +108,8 @@ def _read(path):
 
 
 def qemu_runs(pidfile, proc='/proc'):
-    """True when the pidfile names a live process that is this VM's QEMU (checked in /proc when there is one)."""
-    pid = vm_instance.parse_pidfile(_read(pidfile))
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError as e:
-        if e.errno != errno.EPERM:  # EPERM: alive, another user's
-            return False
-    if not os.path.isdir(os.path.join(proc, 'self')):
-        return True
-    raw = None
-    try:
-        with open(os.path.join(proc, str(pid), 'cmdline'), 'rb') as f:
-            raw = f.read()
-    except (IOError, OSError):
-        return False
-    return vm_instance.cmdline_is_vm(vm_instance.split_proc_cmdline(raw), pidfile)
+    """True when the pidfile names a live process that is this VM's QEMU (module_utils vm_instance)."""
+    return vm_instance.pidfile_runs_vm(pidfile, proc)
 
 
 def read_vm(vm_dir, runs=qemu_runs):

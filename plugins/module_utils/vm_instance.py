@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
 import re
 import socket
@@ -66,6 +67,30 @@ def parse_pidfile(text):
     except ValueError:
         return None
     return pid if pid > 0 else None
+
+
+def pidfile_runs_vm(pidfile, proc='/proc'):
+    """True when ``pidfile`` names a live process that is this VM's QEMU (checked in ``proc`` when there is one)."""
+    try:
+        with open(pidfile) as f:
+            pid = parse_pidfile(f.read())
+    except (IOError, OSError):
+        return False
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        if e.errno != errno.EPERM:  # EPERM: alive, another user's
+            return False
+    if not os.path.isdir(os.path.join(proc, 'self')):
+        return True
+    try:
+        with open(os.path.join(proc, str(pid), 'cmdline'), 'rb') as f:
+            raw = f.read()
+    except (IOError, OSError):
+        return False
+    return cmdline_is_vm(split_proc_cmdline(raw), pidfile)
 
 
 # ---------------------------------------------------------------- checking a VM's options

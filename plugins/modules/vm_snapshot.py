@@ -193,20 +193,8 @@ def controller_inputs(module, extra):
 
 
 def vm_running(state_dir):
-    """True when the VM's pidfile names a live QEMU of this VM (any live pid counts where /proc is absent)."""
-    pidfile = os.path.join(state_dir, 'qemu.pid')
-    pid = vm_instance.parse_pidfile(read_text(pidfile))
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError as e:
-        if e.errno != errno.EPERM:
-            return False
-    if not os.path.isdir('/proc/self'):
-        return True
-    raw = read_text('/proc/%d/cmdline' % pid)
-    return vm_instance.cmdline_is_vm(vm_instance.split_proc_cmdline(raw or ''), pidfile)
+    """True when the VM's pidfile names a live QEMU of this VM."""
+    return vm_instance.pidfile_runs_vm(os.path.join(state_dir, 'qemu.pid'))
 
 
 def vm_records(vms_dir):
