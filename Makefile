@@ -88,9 +88,10 @@ KERNEL_MATRIX_INVENTORY ?= inventories/kernel-matrix
 KERNELS ?= $(shell $(BIN)/ansible-inventory -i $(KERNEL_MATRIX_INVENTORY) --graph kernel_matrix 2>/dev/null | sed -n 's/^ *|--//p')
 kernel-matrix:
 	@mkdir -p $(OUT); for k in $(KERNELS); do \
-	  echo "kernel-matrix: $$k (log: $(OUT)/kernel-matrix-$$k.log)"; \
+	  echo "kernel-matrix: $$k (log: $(OUT)/kernel-matrix-$$k.log)"; t0=$$(date +%s); \
 	  $(BIN)/ansible-playbook -i $(KERNEL_MATRIX_INVENTORY) playbooks/kernel-matrix.yml -l $$k \
 	    > $(OUT)/kernel-matrix-$$k.log 2>&1 || tail -5 $(OUT)/kernel-matrix-$$k.log; \
+	  echo "kernel-matrix: $$k took $$(( $$(date +%s) - t0 )) s"; \
 	done; limit=$$(echo $(KERNELS) | tr ' ' ','); \
 	$(BIN)/ansible-playbook -i $(KERNEL_MATRIX_INVENTORY) playbooks/kernel-matrix.yml -l "$$limit" --tags table
 
