@@ -90,11 +90,11 @@ options:
     default: ''
   fabric:
     description:
-      - The soft-RoCE fabric this host is a node of (role labkit.ebpf_rdma.fabric), for the cross-node tests. Keys
+      - "The soft-RoCE fabric this host is a node of (role labkit.ebpf_rdma.fabric), for the cross-node tests. Keys
         C(self) (this host's name), C(rxe) (the fabric's rxe device, used for a node without C(node)) and C(nodes),
         the fabric's nodes in order, each C(name), C(node) (its C(fabric_node) fact, or V({})) and C(rdma) (its
-        C(labkit_rdma) facts, read when C(node) is V({}): the device's IPv4-mapped RoCE v2 GID gives the GID, its
-        index and the fabric address).
+        C(labkit_rdma) facts, read when C(node) is V({}); the device's IPv4-mapped RoCE v2 GID gives the GID, its
+        index and the fabric address)."
       - When C(self) is one of C(nodes), the hardware environment gets C(LABKIT_FABRIC_SELF) (C(self)),
         C(LABKIT_FABRIC_NODES) (a JSON list, in node order, of objects C(name), C(address), C(device), C(gid),
         C(gid_index); an unknown value is C(null)) and C(LABKIT_FABRIC_DEVICE) (this node's C(device)). Otherwise
