@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import re
 
@@ -466,6 +467,73 @@ def hardware_env(rdma, wanted_device, uid):
     else:
         notes.append('RDMA device %s has no IPv4-mapped GID: LABKIT_RDMA_GID_INDEX is not set (give %s an '
                      'IPv4 address)' % (name, netdev or 'its netdev'))
+    return env, notes
+
+
+FABRIC_NODE_KEYS = ('name', 'address', 'device', 'gid', 'gid_index')
+
+
+def fabric_node_entry(name, node, rdma, rxe):
+    """One element of LABKIT_FABRIC_NODES: {name, address, device, gid, gid_index}.
+
+    ``node`` is the host's ``fabric_node`` fact (role fabric, same run) and wins; without it (a later run of
+    test.yml) the values are read from the host's rdma_facts ``rdma`` for the device ``rxe``: its first port's
+    IPv4-mapped RoCE v2 GID, whose IPv4 address is the node's fabric address. A value not known is None.
+    """
+    node = node or {}
+    entry = dict.fromkeys(FABRIC_NODE_KEYS)
+    entry['name'] = name
+    if node:
+        entry['address'] = node.get('address')
+        entry['device'] = node.get('rxe') or rxe or None
+        entry['gid'] = node.get('gid')
+        entry['gid_index'] = node.get('gid_index')
+    else:
+        entry['device'] = rxe or None
+    dev = ((rdma or {}).get('devices') or {}).get(entry['device']) if entry['device'] else None
+    ports = (dev or {}).get('ports') or []
+    port = ports[0] if ports else {}
+    if entry['gid_index'] is None:
+        entry['gid_index'] = port.get('ipv4_gid_index')
+    gid = next((g for g in port.get('gids') or [] if g.get('index') == entry['gid_index']), None) \
+        if entry['gid_index'] is not None else None
+    if entry['gid'] is None and gid:
+        entry['gid'] = gid.get('gid')
+    if entry['address'] is None and gid and gid.get('ip_version') == 4:
+        entry['address'] = gid.get('ip')
+    if entry['gid_index'] is not None:
+        entry['gid_index'] = int(entry['gid_index'])
+    return entry
+
+
+def fabric_env(fabric):
+    """(env, notes): LABKIT_FABRIC_SELF, LABKIT_FABRIC_NODES, LABKIT_FABRIC_DEVICE for a node of a fabric.
+
+    ``fabric`` is ``{self, rxe, nodes: [{name, node, rdma}, ...]}`` with the nodes in the fabric's order (the
+    group's); a host that is not one of the nodes (or no fabric: ``{}``) gets no variable at all.
+    LABKIT_FABRIC_NODES is a compact JSON list of :func:`fabric_node_entry` dicts, in node order.
+    """
+    fabric = fabric or {}
+    me = fabric.get('self') or ''
+    rows = fabric.get('nodes') or []
+    names = [r.get('name') for r in rows]
+    if not me or me not in names:
+        return {}, []
+    rxe = fabric.get('rxe') or ''
+    nodes = [fabric_node_entry(r.get('name'), r.get('node'), r.get('rdma'), rxe) for r in rows]
+    notes = []
+    incomplete = [n['name'] for n in nodes if None in (n['address'], n['device'], n['gid'], n['gid_index'])]
+    if incomplete:
+        notes.append('fabric node(s) %s have no fabric address, device or IPv4-mapped GID (device %s): the '
+                     'cross-node tests will say so (run playbooks/dev-vm.yml with the fabric inventory: role '
+                     'labkit.ebpf_rdma.fabric)' % (', '.join(incomplete), rxe or 'unknown'))
+    if len(nodes) < 2:
+        notes.append('fabric: only %s of the fabric is in the play; LABKIT_FABRIC_NODES lists it alone' % me)
+    mine = nodes[names.index(me)]
+    env = {'LABKIT_FABRIC_SELF': me,
+           'LABKIT_FABRIC_NODES': json.dumps(nodes, separators=(',', ':'))}
+    if mine['device']:
+        env['LABKIT_FABRIC_DEVICE'] = mine['device']
     return env, notes
 
 

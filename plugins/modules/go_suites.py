@@ -24,7 +24,8 @@ description:
     evaluated for Linux on amd64 or arm64. A C(./<tag>) tree (C(./integration)) is such a suite too
     (C(./integration/...)), with the tag when its files need it.
   - A separate suite gets the hardware environment (C(LABKIT_RDMA_DEVICE), C(LABKIT_RDMA_NETDEV),
-    C(LABKIT_RDMA_GID_INDEX), C(LABKIT_ROOT)). A project with no separate suite, whose hardware tests are plain tests
+    C(LABKIT_RDMA_GID_INDEX), C(LABKIT_ROOT)) and, on a node of a fabric (O(fabric)), the fabric's nodes
+    (C(LABKIT_FABRIC_SELF), C(LABKIT_FABRIC_NODES), C(LABKIT_FABRIC_DEVICE)). A project with no separate suite, whose hardware tests are plain tests
     that skip without a device, gets it in its V(unit) suite instead, and RV(notes) says that no separate integration
     suite was found; that is not an error.
   - With O(suites), those suites are checked against the tree; a package pattern that names no package of the project,
@@ -87,6 +88,19 @@ options:
       - The RDMA device for C(LABKIT_RDMA_DEVICE); V('') = the first device (by name) with an ACTIVE port in O(rdma).
     type: str
     default: ''
+  fabric:
+    description:
+      - "The soft-RoCE fabric this host is a node of (role labkit.ebpf_rdma.fabric), for the cross-node tests. Keys
+        C(self) (this host's name), C(rxe) (the fabric's rxe device, used for a node without C(node)) and C(nodes),
+        the fabric's nodes in order, each C(name), C(node) (its C(fabric_node) fact, or V({})) and C(rdma) (its
+        C(labkit_rdma) facts, read when C(node) is V({}); the device's IPv4-mapped RoCE v2 GID gives the GID, its
+        index and the fabric address)."
+      - When C(self) is one of C(nodes), the hardware environment gets C(LABKIT_FABRIC_SELF) (C(self)),
+        C(LABKIT_FABRIC_NODES) (a JSON list, in node order, of objects C(name), C(address), C(device), C(gid),
+        C(gid_index); an unknown value is C(null)) and C(LABKIT_FABRIC_DEVICE) (this node's C(device)). Otherwise
+        (V({}), a host of no fabric) none of them is set.
+    type: dict
+    default: {}
   uid:
     description:
       - The user id the suites run as on the host (C(id -u) with the play's become); C(LABKIT_ROOT) is V(1) for a
@@ -133,6 +147,17 @@ EXAMPLES = r'''
   become: false
   register: plan
 
+- name: On a node of a fabric, give the hardware suites the fabric's nodes (LABKIT_FABRIC_*)
+  labkit.ebpf_rdma.go_suites:
+    path: /var/lib/labkit-project/rdma-ebpf-project/src
+    rdma: "{{ ansible_facts.labkit_rdma }}"
+    fabric:
+      self: "{{ inventory_hostname }}"
+      rxe: rxe1
+      nodes:
+        - {name: fabnode1, node: "{{ hostvars['fabnode1'].fabric_node | default({}) }}", rdma: {}}
+        - {name: fabnode2, node: "{{ hostvars['fabnode2'].fabric_node | default({}) }}", rdma: {}}
+
 - name: A configured suite (a misnamed package fails here, naming project_test_suites)
   labkit.ebpf_rdma.go_suites:
     path: /var/lib/labkit-project/myproject/src
@@ -160,6 +185,7 @@ suites:
       user: null
       hardware: true
       env: {LABKIT_RDMA_DEVICE: rxe0, LABKIT_RDMA_NETDEV: ens4, LABKIT_RDMA_GID_INDEX: "1", LABKIT_ROOT: "1"}
+      # on a node of a fabric, also LABKIT_FABRIC_SELF, LABKIT_FABRIC_NODES, LABKIT_FABRIC_DEVICE (see hardware_env)
       binaries:
         - {package: example.invalid/rdmaebpf/integration, dir: integration, pattern: ./integration,
            name: integration.test}
@@ -174,7 +200,15 @@ hardware_env:
   description: The hardware environment read from O(rdma) (without C(LABKIT_ROOT), which is per suite).
   returned: success
   type: dict
-  sample: {LABKIT_RDMA_DEVICE: rxe0, LABKIT_RDMA_NETDEV: ens4, LABKIT_RDMA_GID_INDEX: "1"}
+  sample:
+    LABKIT_RDMA_DEVICE: rxe0
+    LABKIT_RDMA_NETDEV: ens4
+    LABKIT_RDMA_GID_INDEX: "1"
+    LABKIT_FABRIC_SELF: fabnode2
+    LABKIT_FABRIC_DEVICE: rxe1
+    LABKIT_FABRIC_NODES: >-
+      [{"name":"fabnode1","address":"10.77.0.1","device":"rxe1","gid":"0000:0000:0000:0000:0000:ffff:0a4d:0001","gid_index":1},
+      {"name":"fabnode2","address":"10.77.0.2","device":"rxe1","gid":"0000:0000:0000:0000:0000:ffff:0a4d:0002","gid_index":1}]
 module_path:
   description: The module path of C(go.mod).
   returned: success
@@ -206,6 +240,7 @@ def main():
             integration_tags=dict(type='list', elements='str', default=list(gs.DEFAULT_INTEGRATION_TAGS)),
             rdma=dict(type='dict', default={}),
             rdma_device=dict(type='str', default=''),
+            fabric=dict(type='dict', default={}),
             uid=dict(type='int'),
             goarch=dict(type='str', default='', choices=['', 'amd64', 'arm64']),
             var_prefix=dict(type='str', default='project_test_'),
@@ -230,6 +265,9 @@ def main():
         module.fail_json(msg='the test suites of %s are misconfigured (nothing was built or run): %s'
                          % (p['path'], ' | '.join(errors)), errors=errors, found=found, notes=notes)
     hw_env, hw_notes = gs.hardware_env(p['rdma'], p['rdma_device'], p['uid'])
+    fabric_env, fabric_notes = gs.fabric_env(p['fabric'])
+    hw_env.update(fabric_env)
+    hw_notes = hw_notes + fabric_notes
     if any(s['hardware'] for s in suites):
         notes = notes + hw_notes
     for s in suites:

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 
 import pytest
@@ -228,3 +229,69 @@ def test_suite_env_root_and_own_env():
     assert gs.suite_env(hw_suite, hw, 1000)['LABKIT_ROOT'] == '0'
     assert 'LABKIT_ROOT' not in gs.suite_env(hw_suite, hw, None)
     assert gs.suite_env(gs.normalise({'name': 'u', 'hardware': False}), hw, 0) == {}
+
+
+# ------------------------------------------------------------ fabric environment (LABKIT_FABRIC_*)
+
+def _fabric_node(name, index, address, gid):
+    """A fabric_node fact as role fabric's node.json.j2 writes it (the fields the environment reads)."""
+    return {'node': name, 'index': index, 'address': address, 'prefixlen': 24, 'netdev': 'ens5',
+            'mac': '02:00:00:00:00:0%d' % index, 'link': 'up', 'rxe': 'rxe1', 'state': 'ACTIVE',
+            'gid_index': 1, 'gid': gid, 'active_mtu': 1024}
+
+
+FAB1 = _fabric_node('fabnode1', 1, '10.77.0.1', '0000:0000:0000:0000:0000:ffff:0a4d:0001')
+FAB2 = _fabric_node('fabnode2', 2, '10.77.0.2', '0000:0000:0000:0000:0000:ffff:0a4d:0002')
+
+
+def test_fabric_env_from_fabric_node_facts():
+    fabric = {'self': 'fabnode2', 'rxe': 'rxe1',
+              'nodes': [{'name': 'fabnode1', 'node': FAB1, 'rdma': {}}, {'name': 'fabnode2', 'node': FAB2, 'rdma': {}}]}
+    env, notes = gs.fabric_env(fabric)
+    assert notes == []
+    assert sorted(env) == ['LABKIT_FABRIC_DEVICE', 'LABKIT_FABRIC_NODES', 'LABKIT_FABRIC_SELF']
+    assert env['LABKIT_FABRIC_SELF'] == 'fabnode2' and env['LABKIT_FABRIC_DEVICE'] == 'rxe1'
+    assert json.loads(env['LABKIT_FABRIC_NODES']) == [
+        {'name': 'fabnode1', 'address': '10.77.0.1', 'device': 'rxe1',
+         'gid': '0000:0000:0000:0000:0000:ffff:0a4d:0001', 'gid_index': 1},
+        {'name': 'fabnode2', 'address': '10.77.0.2', 'device': 'rxe1',
+         'gid': '0000:0000:0000:0000:0000:ffff:0a4d:0002', 'gid_index': 1}]
+
+
+def test_fabric_env_absent_off_the_fabric():
+    assert gs.fabric_env({}) == ({}, [])
+    assert gs.fabric_env({'self': 'vm1', 'rxe': 'rxe1', 'nodes': []}) == ({}, [])
+    # a host that is not one of the nodes (another group's host in the same play)
+    fabric = {'self': 'vm1', 'rxe': 'rxe1', 'nodes': [{'name': 'fabnode1', 'node': FAB1, 'rdma': {}}]}
+    assert gs.fabric_env(fabric) == ({}, [])
+
+
+def test_fabric_env_single_node_in_the_play():
+    env, notes = gs.fabric_env({'self': 'fabnode1', 'rxe': 'rxe1',
+                                'nodes': [{'name': 'fabnode1', 'node': FAB1, 'rdma': {}}]})
+    assert [n['name'] for n in json.loads(env['LABKIT_FABRIC_NODES'])] == ['fabnode1']
+    assert notes == ['fabric: only fabnode1 of the fabric is in the play; LABKIT_FABRIC_NODES lists it alone']
+
+
+def test_fabric_env_from_rdma_facts_without_fabric_node(rdma):
+    """A later run (test.yml after dev-vm.yml): no fabric_node fact, the device's IPv4-mapped GID gives the address."""
+    fabric = {'self': 'fabnode1', 'rxe': 'rxe0',
+              'nodes': [{'name': 'fabnode1', 'node': {}, 'rdma': rdma}, {'name': 'fabnode2', 'node': FAB2, 'rdma': {}}]}
+    env, notes = gs.fabric_env(fabric)
+    first = json.loads(env['LABKIT_FABRIC_NODES'])[0]
+    port = rdma['devices']['rxe0']['ports'][0]
+    gid = [g for g in port['gids'] if g['index'] == port['ipv4_gid_index']][0]
+    assert first == {'name': 'fabnode1', 'address': '10.0.2.15', 'device': 'rxe0', 'gid': gid['gid'], 'gid_index': 1}
+    assert env['LABKIT_FABRIC_DEVICE'] == 'rxe0' and notes == []
+
+
+def test_fabric_env_names_nodes_without_a_gid(rdma):
+    rdma['devices']['rxe0']['ports'][0]['ipv4_gid_index'] = None  # the fabric NIC has no IPv4 address
+    fabric = {'self': 'fabnode2', 'rxe': 'rxe0',
+              'nodes': [{'name': 'fabnode1', 'node': {}, 'rdma': rdma}, {'name': 'fabnode2', 'node': FAB2, 'rdma': {}},
+                        {'name': 'fabnode3', 'node': {}, 'rdma': {}}]}
+    env, notes = gs.fabric_env(fabric)
+    nodes = json.loads(env['LABKIT_FABRIC_NODES'])
+    assert nodes[0] == {'name': 'fabnode1', 'address': None, 'device': 'rxe0', 'gid': None, 'gid_index': None}
+    assert nodes[2]['gid'] is None
+    assert len(notes) == 1 and notes[0].startswith('fabric node(s) fabnode1, fabnode3 have no fabric address')

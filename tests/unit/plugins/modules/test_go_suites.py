@@ -5,6 +5,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 
 from ansible_collections.labkit.ebpf_rdma.plugins.modules import go_suites
@@ -32,6 +33,28 @@ def test_fixture_project(module_runner):
     again = module_runner(go_suites, {'path': FIXTURE_PROJECT, 'rdma': RDMA, 'rdma_device': 'rxe0', 'uid': 0},
                           check_mode=True)
     assert again['suites'] == result['suites']
+
+
+def test_fixture_project_on_a_fabric_node(module_runner):
+    """The integration suite of a fabric node gets LABKIT_FABRIC_*, in node order; the unit suite does not."""
+    node2 = {'node': 'fabnode2', 'index': 2, 'address': '10.77.0.2', 'rxe': 'rxe1', 'gid_index': 1,
+             'gid': '0000:0000:0000:0000:0000:ffff:0a4d:0002'}
+    node1 = dict(node2, node='fabnode1', index=1, address='10.77.0.1', gid='0000:0000:0000:0000:0000:ffff:0a4d:0001')
+    fabric = {'self': 'fabnode1', 'rxe': 'rxe1',
+              'nodes': [{'name': 'fabnode1', 'node': node1, 'rdma': {}}, {'name': 'fabnode2', 'node': node2, 'rdma': {}}]}
+    result = module_runner(go_suites, {'path': FIXTURE_PROJECT, 'rdma': RDMA, 'rdma_device': 'rxe0', 'uid': 0,
+                                       'fabric': fabric})
+    unit, integ = result['suites']
+    assert unit['env'] == {}
+    assert integ['env']['LABKIT_FABRIC_SELF'] == 'fabnode1' and integ['env']['LABKIT_FABRIC_DEVICE'] == 'rxe1'
+    assert integ['env']['LABKIT_RDMA_DEVICE'] == 'rxe0'
+    assert [(n['name'], n['address'], n['gid_index']) for n in json.loads(integ['env']['LABKIT_FABRIC_NODES'])] == [
+        ('fabnode1', '10.77.0.1', 1), ('fabnode2', '10.77.0.2', 1)]
+    assert result['hardware_env']['LABKIT_FABRIC_SELF'] == 'fabnode1'
+    # a host of no fabric: none of them
+    alone = module_runner(go_suites, {'path': FIXTURE_PROJECT, 'rdma': RDMA, 'rdma_device': 'rxe0', 'uid': 0,
+                                      'fabric': {}})
+    assert not [k for k in alone['suites'][1]['env'] if k.startswith('LABKIT_FABRIC_')]
 
 
 def test_project_without_integration(module_runner, tmp_path):
