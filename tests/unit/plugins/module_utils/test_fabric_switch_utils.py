@@ -73,9 +73,9 @@ class Node(object):
 @pytest.fixture
 def lan(sockdir):
     nodes = dict((n, Node(sockdir, n)) for n in ('a', 'b', 'c'))
-    switch = fs.Switch([dict(name=n.name, socket=n.port, node_socket=n.path) for n in nodes.values()],
-                       log=lambda text: logged.append(text))
     logged = []
+    switch = fs.Switch([dict(name=n.name, socket=n.port, node_socket=n.path) for n in nodes.values()],
+                       log=logged.append)
     switch.open()
     switch.logged = logged
     yield switch, nodes
@@ -302,13 +302,13 @@ def test_daemon_starts_detached_forwards_and_stops_on_sigterm(sockdir):
     assert fs.pidfile_holder(config['pidfile']) is None
     script = os.path.join(sockdir, 'switch.py')
     shutil.copyfile(fs.__file__.replace('.pyc', '.py'), script)
-    proc = subprocess.run([sys.executable, script, '--daemon', path], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run([sys.executable, script, '--daemon', path], capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
     pid = int(proc.stdout.split()[1])
     try:
         assert fs.pidfile_holder(config['pidfile']) == pid == fs.read_pid(config['pidfile'])
         # a second start while it runs is refused, naming the running one
-        again = subprocess.run([sys.executable, script, '--daemon', path], capture_output=True, text=True, timeout=30)
+        again = subprocess.run([sys.executable, script, '--daemon', path], capture_output=True, text=True, timeout=30, check=False)
         assert again.returncode == 1 and 'already runs' in again.stderr and str(pid) in again.stderr
         f = frame(BCAST, MACS['a'], size=1514)
         nodes[0].send(f)
@@ -332,7 +332,7 @@ def test_daemon_reports_a_port_it_cannot_bind(sockdir):
     config, path = _config(sockdir, nodes)
     os.mkdir(nodes[1].port)
     proc = subprocess.run([sys.executable, fs.__file__.replace('.pyc', '.py'), '--daemon', path],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 1
     assert 'port-b.sock exists and is not a socket' in proc.stderr
     assert fs.pidfile_holder(config['pidfile']) is None and not os.path.exists(config['pidfile'])
