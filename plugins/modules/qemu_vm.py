@@ -185,7 +185,8 @@ options:
     description:
       - Fabric NICs, one per entry, after the management NIC, each a virtio-net device on a QEMU C(dgram) netdev over
         two unix datagram sockets on the controller (no root, no bridge, no multicast; nothing leaves the
-        controller). Two VMs whose O(fabric[].local) and O(fabric[].remote) are crossed share one Ethernet segment.
+        controller). Two VMs whose O(fabric[].local) and O(fabric[].remote) are crossed share one Ethernet segment;
+        more VMs share one when each O(fabric[].remote) is its port of a M(labkit.ebpf_rdma.fabric_switch).
       - The socket directory is created (mode 0700) and a stale local socket of a VM that does not run is removed
         before the start. Socket paths are unix socket paths (107 bytes at most).
       - Changing the list of a running VM reports RV(restart_needed).
@@ -198,7 +199,9 @@ options:
         type: path
         required: true
       remote:
-        description: Absolute path of the peer VM's socket (where this VM's frames go).
+        description:
+          - Absolute path where this VM's frames go, the peer VM's socket, or with more than two VMs this VM's port
+            of the switch (M(labkit.ebpf_rdma.fabric_switch)).
         type: path
         required: true
       mac:
