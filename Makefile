@@ -7,6 +7,8 @@
 #        test-vm     (Molecule scenarios default, unbaked and trixie-amd64 on real QEMU VMs: tens of minutes)
 #   make test-fabric the two-node soft-RoCE fabric (Molecule scenario fabric: two real QEMU VMs;
 #                    not part of make test)
+#   make fabric-faults against a running fabric (made by dev-vm.yml -i inventories/fabric): fabnode2's link
+#                    down, then netem delay on it, then restored, each checked from fabric.json (docs/fabric.md)
 #   make test-habits ad-hoc commands, reused connections and --limit against a real VM
 #   make test-faults-vm  VM-level fault suite (tests/faults/vm/run) on scratch VMs: tens of minutes
 #   make kernel-matrix  the fixture project on every kernel of inventories/kernel-matrix (5.10 to the newest
@@ -28,7 +30,7 @@ MODULES = $(sort $(basename $(notdir $(wildcard plugins/modules/*.py))))
 ROLES   = $(sort $(notdir $(wildcard roles/*)))
 INVENTORY_PLUGINS = $(sort $(basename $(notdir $(wildcard plugins/inventory/*.py))))
 
-.PHONY: venv host-deps test test-static test-vm test-fabric test-matrix kernel-matrix test-habits test-faults-vm unit sanity lint docs build changelog-lint
+.PHONY: venv host-deps test test-static test-vm test-fabric fabric-faults test-matrix kernel-matrix test-habits test-faults-vm unit sanity lint docs build changelog-lint
 
 venv:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +68,11 @@ test-vm:
 # its own target, not in VM_SCENARIOS: two VMs at once are more than CI's time allows.
 test-fabric:
 	$(BIN)/molecule test -s fabric
+
+# The faults of the fabric (molecule/fabric/faults.yml)
+# against the running fabric of inventories/fabric; it ends with the fabric restored.
+fabric-faults:
+	$(BIN)/ansible-playbook -i inventories/fabric molecule/fabric/faults.yml
 
 # The guest matrix, one VM at a time; every cell runs even when one fails, then a table of
 # cell, result and wall time is printed and the target fails if any cell failed.

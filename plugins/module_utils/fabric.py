@@ -242,3 +242,135 @@ def plan_netdev(dev, link, routes, net, address, metric, state, link_state):
         after_pins = []
     before = describe_state(dev, link, [str(net.cidr)] if pinned else [])
     return steps, before, describe_state(dev, after, after_pins)
+
+
+# ---------------------------------------------------------------- faults: tc netem on the fabric NIC
+
+NETEM_MODULE = 'sch_netem'
+# keys of a netem qdisc's ``tc -j`` options that this module sets or that every netem qdisc has;
+# any other key (duplicate, reorder, corrupt, rate, slot, another loss model) is an impairment
+# set by someone else, so such a qdisc is replaced
+NETEM_PLAIN_KEYS = frozenset(['limit', 'delay', 'loss-random', 'ecn', 'gap'])
+
+
+def parse_qdiscs(text):
+    """``tc -j qdisc show dev NIC`` output -> list of qdisc dicts (``[]`` for empty output)."""
+    text = (text or '').strip()
+    return json.loads(text) if text else []
+
+
+def root_qdisc(qdiscs):
+    """The root qdisc of :func:`parse_qdiscs` output, or None."""
+    for q in qdiscs:
+        if q.get('root'):
+            return q
+    return None
+
+
+def normalize_netem(netem):
+    """``(netem, error)``: the wanted netem as ``{delay_ms, jitter_ms, loss_percent}``, None for no netem.
+
+    None, ``{}`` and all zeros mean no netem qdisc.
+    """
+    netem = netem or {}
+    delay = int(netem.get('delay_ms') or 0)
+    jitter = int(netem.get('jitter_ms') or 0)
+    loss = float(netem.get('loss_percent') or 0.0)
+    if delay < 0 or jitter < 0:
+        return None, ('netem delay_ms=%d and jitter_ms=%d must not be negative (milliseconds; fabric_netem)'
+                      % (delay, jitter))
+    if jitter and not delay:
+        return None, ('netem jitter_ms=%d needs a delay_ms: the jitter varies the delay (fabric_netem)' % jitter)
+    if not 0.0 <= loss <= 100.0:
+        return None, 'netem loss_percent=%s is not a percentage (0 to 100; fabric_netem)' % loss
+    if not (delay or jitter or loss):
+        return None, None
+    return dict(delay_ms=delay, jitter_ms=jitter, loss_percent=loss), None
+
+
+def qdisc_netem(qdisc):
+    """``{delay_ms, jitter_ms, loss_percent, other}`` of a netem qdisc (``tc -j``), or None for another kind.
+
+    ``tc -j`` gives the delay and jitter in seconds and the loss as a fraction; ``other`` lists what else the
+    qdisc does (options this module never sets, correlations), which makes it differ from any wanted netem.
+    """
+    if not qdisc or qdisc.get('kind') != 'netem':
+        return None
+    opts = qdisc.get('options') or {}
+    delay = opts.get('delay') or {}
+    loss = opts.get('loss-random') or {}
+    other = sorted(k for k in opts if k not in NETEM_PLAIN_KEYS)
+    other += ['%s correlation' % k for k, v in (('delay', delay), ('loss', loss)) if v.get('correlation')]
+    if opts.get('ecn'):
+        other.append('ecn')
+    return dict(delay_ms=int(round(float(delay.get('delay') or 0) * 1000)),
+                jitter_ms=int(round(float(delay.get('jitter') or 0) * 1000)),
+                loss_percent=round(float(loss.get('loss') or 0) * 100, 6),
+                other=other)
+
+
+def netem_matches(have, want):
+    """Whether the netem of a qdisc (:func:`qdisc_netem`) is the wanted one (:func:`normalize_netem`)."""
+    return (have is not None and not have['other'] and have['delay_ms'] == want['delay_ms'] and
+            have['jitter_ms'] == want['jitter_ms'] and abs(have['loss_percent'] - want['loss_percent']) < 1e-4)
+
+
+def netem_args(want):
+    """The ``netem`` arguments of ``tc qdisc replace`` for a wanted netem."""
+    args = ['netem']
+    if want['delay_ms']:
+        args += ['delay', '%dms' % want['delay_ms']]
+        if want['jitter_ms']:
+            args.append('%dms' % want['jitter_ms'])
+    if want['loss_percent']:
+        args += ['loss', '%s%%' % ('%.6f' % want['loss_percent']).rstrip('0').rstrip('.')]
+    return args
+
+
+def describe_netem(netem):
+    """A netem as text: ``delay 20ms jitter 5ms loss 1.5%`` (what :func:`qdisc_netem` or :func:`normalize_netem` gives)."""
+    parts = []
+    if netem.get('delay_ms'):
+        parts.append('delay %dms' % netem['delay_ms'])
+    if netem.get('jitter_ms'):
+        parts.append('jitter %dms' % netem['jitter_ms'])
+    if netem.get('loss_percent'):
+        parts.append('loss %s%%' % ('%.6f' % netem['loss_percent']).rstrip('0').rstrip('.'))
+    parts += netem.get('other') or []
+    return ' '.join(parts) or 'no impairment'
+
+
+def describe_qdisc(qdisc):
+    """The root qdisc as one line of the diff's before/after (``qdisc: netem delay 20ms``)."""
+    if qdisc is None:
+        return 'qdisc: none\n'
+    netem = qdisc_netem(qdisc)
+    return 'qdisc: %s%s\n' % (qdisc.get('kind'), ' ' + describe_netem(netem) if netem is not None else '')
+
+
+def plan_netem(dev, root, want):
+    """Commands (``tc`` argument lists without the program) and descriptions that give ``dev`` the wanted netem.
+
+    ``want`` (from :func:`normalize_netem`) None removes a netem root qdisc (the one this module set; the kernel
+    puts the NIC's default qdisc back) and leaves any other root qdisc alone; a netem is set as the root qdisc
+    with ``tc qdisc replace``, which also changes one in place.
+    """
+    have = qdisc_netem(root)
+    if want is None:
+        if have is None:
+            return []
+        return [(['qdisc', 'del', 'dev', dev, 'root'],
+                 'remove the netem root qdisc of %s (%s)' % (dev, describe_netem(have)))]
+    if netem_matches(have, want):
+        return []
+    return [(['qdisc', 'replace', 'dev', dev, 'root'] + netem_args(want),
+             'set netem on %s as its root qdisc: %s%s' % (dev, describe_netem(want),
+                                                          ' (was %s)' % describe_netem(have) if have else ''))]
+
+
+def netem_result(qdisc):
+    """The module's ``qdisc`` return value: the root qdisc's kind and handle, and its netem (None for another kind)."""
+    if qdisc is None:
+        return dict(kind=None, handle=None, netem=None)
+    netem = qdisc_netem(qdisc)
+    return dict(kind=qdisc.get('kind'), handle=qdisc.get('handle'), netem=netem)

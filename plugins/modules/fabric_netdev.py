@@ -24,7 +24,11 @@ description:
   - The subnet is refused when it overlaps loopback, link-local (C(169.254.169.254)), multicast, QEMU's user-mode
     network C(10.0.2.0/24), a route of this guest on another NIC, or a route in O(avoid_routes) (the controller's
     C(ip -j route), which the M(labkit.ebpf_rdma.fabric) role passes). Default routes are no conflict.
-  - The settings are runtime only (as C(ip) makes them); the fabric role applies them on every converge.
+  - With O(netem), the NIC gets a C(netem) root qdisc (C(tc qdisc replace dev NIC root netem ...)) that delays
+    and drops the frames it sends (a fault on the fabric). Without it, a netem root qdisc on the NIC (the one an
+    earlier run set) is removed (C(tc qdisc del dev NIC root)), which gives the NIC its default qdisc back; any
+    other root qdisc is left alone. The current qdisc is read with C(tc -j qdisc show dev NIC).
+  - The settings are runtime only (as C(ip) and C(tc) make them); the fabric role applies them on every converge.
   - Then M(labkit.ebpf_rdma.rxe_link) can put a soft-RoCE link on RV(netdev).
 options:
   mac:
@@ -65,6 +69,27 @@ options:
     description: Metric of the unreachable route (higher than the connected route's 0, so that one wins while the NIC is up).
     type: int
     default: 4242
+  netem:
+    description:
+      - Loss and delay of the frames the fabric NIC sends (C(tc netem) as its root qdisc), a fault for tests.
+        Delay and loss apply to this node's outgoing frames; the round trip to a peer takes the delay once.
+      - Omitted, V({}) or all zeros means no netem qdisc (one set earlier is removed). With O(state=absent) a
+        netem root qdisc is removed too.
+      - Needs the guest kernel's C(sch_netem) (loaded with C(modprobe) when it is not).
+    type: dict
+    suboptions:
+      delay_ms:
+        description: Delay added to every frame, in milliseconds.
+        type: int
+        default: 0
+      jitter_ms:
+        description: Random variation of the delay (plus or minus), in milliseconds; needs O(netem.delay_ms).
+        type: int
+        default: 0
+      loss_percent:
+        description: Share of frames dropped at random, in percent (V(0) to V(100)).
+        type: float
+        default: 0
   avoid_routes:
     description:
       - Routes whose networks the subnet must not overlap, as C(ip -j route show) gives them (dicts with C(dst),
@@ -79,12 +104,13 @@ attributes:
     support: full
   diff_mode:
     support: full
-    details: The diff shows the NIC's link state, IPv4 addresses and pin before and after (no file is written).
+    details: The diff shows the NIC's link state, IPv4 addresses, pin and root qdisc before and after (no file is written).
   platform:
     platforms: linux
 requirements:
   - python3-netaddr on the guest (baked into the project's images)
-  - iproute2 (C(ip))
+  - iproute2 (C(ip), and C(tc) for O(netem))
+  - the guest kernel's C(sch_netem) for O(netem)
 seealso:
   - module: labkit.ebpf_rdma.qemu_vm
   - module: labkit.ebpf_rdma.rxe_link
@@ -109,6 +135,22 @@ EXAMPLES = r'''
     subnet: 10.77.0.0/24
     index: 2
     link_state: down
+
+- name: Delay node 2's fabric frames by 20 ms (plus or minus 5 ms) and drop 1 % of them
+  labkit.ebpf_rdma.fabric_netdev:
+    vm_name: node2
+    subnet: 10.77.0.0/24
+    index: 2
+    netem:
+      delay_ms: 20
+      jitter_ms: 5
+      loss_percent: 1
+
+- name: Back to no netem (the module removes the netem qdisc it set)
+  labkit.ebpf_rdma.fabric_netdev:
+    vm_name: node2
+    subnet: 10.77.0.0/24
+    index: 2
 '''
 
 RETURN = r'''
@@ -142,17 +184,36 @@ link_state:
   returned: success
   type: str
   sample: up
+qdisc:
+  description:
+    - The NIC's root qdisc after the task (in check mode, as it would be); C(kind) and C(handle) are null when
+      the removal of a netem qdisc leaves the NIC's default one to the kernel (check mode).
+    - C(netem) is null for a qdisc of another kind, else its delay and jitter (milliseconds), loss (percent)
+      and C(other), what else the qdisc does (impairments this module never sets).
+  returned: success
+  type: dict
+  sample:
+    kind: netem
+    handle: "8001:"
+    netem:
+      delay_ms: 20
+      jitter_ms: 5
+      loss_percent: 1.5
+      other: []
 actions:
-  description: The C(ip) commands run (or, in check mode, that would run), described.
+  description: The C(ip) and C(tc) commands run (or, in check mode, that would run), described.
   returned: always
   type: list
   elements: str
 '''
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import fabric
-from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import Action, apply_actions, run_checked
+from ansible_collections.labkit.ebpf_rdma.plugins.module_utils.common import (
+    Action, apply_actions, host_path, run_checked)
 
 
 def read_state(module, ip):
@@ -160,6 +221,48 @@ def read_state(module, ip):
     links = fabric.parse_links(out)
     out, _err = run_checked(module, [ip, '-j', 'route', 'show'], what='reading the routes (ip -j route show)')
     return links, fabric.parse_routes(out)
+
+
+def read_root_qdisc(module, tc, dev):
+    out, _err = run_checked(module, [tc, '-j', 'qdisc', 'show', 'dev', dev],
+                            what='reading the qdiscs of %s (tc -j qdisc show dev %s)' % (dev, dev))
+    return fabric.root_qdisc(fabric.parse_qdiscs(out))
+
+
+def load_netem(module, action):
+    """Runner of the ``modprobe`` action: load sch_netem, failing with what to do when the kernel has none."""
+    rc, out, err = module.run_command(action.argv)
+    if rc != 0:
+        module.fail_json(msg='modprobe %s failed: the guest kernel has no %s (%s); boot a kernel built with '
+                             'CONFIG_NET_SCH_NETEM (Debian\'s linux-image packages have it as a module), or leave '
+                             'netem empty (fabric_netem: {})'
+                             % (fabric.NETEM_MODULE, fabric.NETEM_MODULE, (err or out or 'no output').strip()),
+                         cmd=action.argv, rc=rc, stdout=out, stderr=err)
+
+
+def plan_qdisc(module, tc, dev, root, want):
+    """The actions that give ``dev`` the wanted netem (sch_netem loaded first when it is not)."""
+    actions = []
+    steps = fabric.plan_netem(dev, root, want)
+    if want is not None and steps and not os.path.isdir(host_path('/sys/module/%s' % fabric.NETEM_MODULE)):
+        modprobe = module.get_bin_path('modprobe', opt_dirs=['/usr/sbin', '/sbin'])
+        if not modprobe:
+            module.fail_json(msg='modprobe is missing, and %s is not loaded for netem; install kmod (apt-get install '
+                                 'kmod) or leave netem empty' % fabric.NETEM_MODULE)
+        actions.append(Action('modprobe', fabric.NETEM_MODULE, 'load %s (modprobe)' % fabric.NETEM_MODULE,
+                              argv=[modprobe, fabric.NETEM_MODULE]))
+    actions += [Action('run', dev, desc, argv=[tc] + args) for args, desc in steps]
+    return actions
+
+
+def predicted_qdisc(root, want, changed):
+    """The ``qdisc`` result of check mode: what the planned change would leave."""
+    if not changed:
+        return fabric.netem_result(root)
+    if want is None:
+        return dict(kind=None, handle=None, netem=None)
+    handle = root.get('handle') if root and root.get('kind') == 'netem' else None
+    return dict(kind='netem', handle=handle, netem=dict(want, other=[]))
 
 
 def main():
@@ -174,6 +277,11 @@ def main():
             link_state=dict(type='str', default='up', choices=['up', 'down']),
             unreachable_metric=dict(type='int', default=fabric.DEFAULT_UNREACHABLE_METRIC),
             avoid_routes=dict(type='list', elements='dict', default=[]),
+            netem=dict(type='dict', options=dict(
+                delay_ms=dict(type='int', default=0),
+                jitter_ms=dict(type='int', default=0),
+                loss_percent=dict(type='float', default=0.0),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -196,6 +304,9 @@ def main():
     problem = fabric.subnet_conflict(net, p['avoid_routes'], 'the controller')
     if problem:
         module.fail_json(msg=problem)
+    want_netem, problem = fabric.normalize_netem(p['netem'] if p['state'] == 'present' else None)
+    if problem:
+        module.fail_json(msg=problem)
     ip = module.get_bin_path('ip', opt_dirs=['/usr/sbin', '/sbin'])
     if not ip:
         module.fail_json(msg='the ip program is missing; install it: apt-get install iproute2')
@@ -215,13 +326,29 @@ def main():
     steps, before, after = fabric.plan_netdev(dev, links[dev], routes, net, address, p['unreachable_metric'],
                                               p['state'], p['link_state'])
     actions = [Action('run', dev, desc, argv=[ip] + args) for args, desc in steps]
-    apply_actions(module, actions)
+    tc = module.get_bin_path('tc', opt_dirs=['/usr/sbin', '/sbin'])
+    if not tc and want_netem is not None:
+        module.fail_json(msg='the tc program is missing, and netem needs it; install it: apt-get install iproute2',
+                         netdev=dev)
+    # without tc there is no netem qdisc to remove either
+    root = read_root_qdisc(module, tc, dev) if tc else None
+    qdisc_actions = plan_qdisc(module, tc, dev, root, want_netem) if tc else []
+    actions += qdisc_actions
+    apply_actions(module, actions, runner=lambda action: load_netem(module, action))
+    if qdisc_actions and not module.check_mode:
+        qdisc = fabric.netem_result(read_root_qdisc(module, tc, dev))
+    else:
+        qdisc = predicted_qdisc(root, want_netem, bool(qdisc_actions))
     result = dict(changed=bool(actions), actions=[a.description for a in actions], netdev=dev, mac=mac,
                   address=str(address), prefixlen=net.prefixlen, subnet=str(net.cidr),
-                  link_state=p['link_state'] if p['state'] == 'present' else ('up' if links[dev]['up'] else 'down'))
+                  link_state=p['link_state'] if p['state'] == 'present' else ('up' if links[dev]['up'] else 'down'),
+                  qdisc=qdisc)
     if module._diff:
+        qdisc_after = 'qdisc: %s\n' % (qdisc['kind'] or 'the default') if qdisc['netem'] is None else \
+            'qdisc: netem %s\n' % fabric.describe_netem(qdisc['netem'])
         result['diff'] = dict(before_header='%s (%s)' % (dev, mac), after_header='%s (%s)' % (dev, mac),
-                              before=before, after=after)
+                              before=before + (fabric.describe_qdisc(root) if tc else ''),
+                              after=after + (qdisc_after if tc else ''))
     module.exit_json(**result)
 
 

@@ -26,8 +26,12 @@ description:
     through libibverbs, the provider library and the kernel driver.
   - The GID index defaults to the port's first IPv4-mapped RoCE v2 GID, read from sysfs (the same table
     M(labkit.ebpf_rdma.rdma_facts) reports); RoCE needs a GID that carries an IP address.
-  - The client is retried until the server listens on the TCP rendezvous port, within O(timeout).
-  - Changes nothing on the host (C(changed) is always false), so it also runs in check mode.
+  - The client is retried until the server listens on the TCP rendezvous port, within O(timeout) (or
+    O(connect_timeout)).
+  - O(side=stop) stops the ping-pong servers on O(tcp_port) of this host (RV(stopped)), so that a play ends the server
+    of a check whose client failed instead of waiting for the server's O(timeout).
+  - Changes nothing on the host (C(changed) is false) but with O(side=stop) when it stopped a server, so it also
+    runs in check mode.
 options:
   device:
     description: RDMA device to test, for example V(rxe0) (C(rdma link show)).
@@ -63,8 +67,9 @@ options:
     description:
       - V(both) runs the server and the client here. V(server) runs only the server (and waits for one client),
         V(client) only the client, against O(address).
+      - V(stop) runs nothing; it stops the ping-pong servers on O(tcp_port) (O(device) is not read).
     type: str
-    choices: [both, server, client]
+    choices: [both, server, client, stop]
     default: both
   iterations:
     description: Number of exchanges (C(-n)).
@@ -80,12 +85,20 @@ options:
     description: Seconds the whole test may take (server start, client retries and both runs) before it fails.
     type: int
     default: 30
+  connect_timeout:
+    description:
+      - Seconds for which the client is retried while no server answers on O(address) (C(Couldn't connect));
+        then it fails. V(0) retries within the whole O(timeout).
+      - Across nodes, a peer that is off the fabric (its link down) then fails the check in this time rather than
+        in O(timeout); the server side has had the head start of its own task.
+    type: int
+    default: 0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    details: The test only sends traffic; it runs in check mode too.
+    details: The test only sends traffic; it runs in check mode too. With O(side=stop) nothing is stopped in check mode.
   diff_mode:
     support: none
   platform:
@@ -139,27 +152,27 @@ EXAMPLES = r'''
 RETURN = r'''
 program:
   description: The ping-pong program that ran.
-  returned: always
+  returned: when O(side) is not V(stop)
   type: str
   sample: ibv_ud_pingpong
 gid_index:
   description: The GID index used.
-  returned: always
+  returned: when O(side) is not V(stop)
   type: int
   sample: 1
 gid:
   description: The GID at that index, and the address it carries when known.
-  returned: always
+  returned: when O(side) is not V(stop)
   type: str
   sample: "::ffff:10.0.2.15"
 server_cmd:
   description: The server's command line.
-  returned: always
+  returned: when O(side) is not V(stop)
   type: list
   elements: str
 client_cmd:
   description: The client's command line.
-  returned: always
+  returned: when O(side) is not V(stop)
   type: list
   elements: str
 side:
@@ -169,7 +182,7 @@ side:
   sample: both
 attempts:
   description: How many times the client was started (it is retried until the server listens); 0 with O(side=server).
-  returned: always
+  returned: when O(side) is not V(stop)
   type: int
 client:
   description:
@@ -184,6 +197,11 @@ server:
 stale_servers:
   description: PIDs of ping-pong servers on O(tcp_port) left by earlier runs, stopped before this server started.
   returned: when O(side) is V(both) or V(server)
+  type: list
+  elements: int
+stopped:
+  description: PIDs of the ping-pong servers on O(tcp_port) that O(side=stop) stopped (in check mode, would stop).
+  returned: when O(side) is V(stop)
   type: list
   elements: int
 seconds:
@@ -249,7 +267,8 @@ def main():
             iterations=dict(type='int', default=1000),
             size=dict(type='int', default=0),
             timeout=dict(type='int', default=30),
-            side=dict(type='str', default='both', choices=['both', 'server', 'client']),
+            side=dict(type='str', default='both', choices=['both', 'server', 'client', 'stop']),
+            connect_timeout=dict(type='int', default=0),
         ),
         supports_check_mode=True,
     )
@@ -259,6 +278,15 @@ def main():
             module.fail_json(msg='%s must be at least %d, got %d' % (key, low, p[key]))
     if p['tcp_port'] > 65535:
         module.fail_json(msg='tcp_port must be at most 65535, got %d' % p['tcp_port'])
+    if p['connect_timeout'] < 0:
+        module.fail_json(msg='connect_timeout must be at least 0 (0: within the whole timeout), got %d'
+                             % p['connect_timeout'])
+    if p['side'] == 'stop':
+        started = time.time()
+        stopped = stale_pingpong_servers(proc_argvs(), p['tcp_port'])
+        if not module.check_mode:
+            stop_servers(module, stopped, 'the ping-pong server pid %%d on TCP port %d (side=stop)' % p['tcp_port'])
+        module.exit_json(changed=bool(stopped), side='stop', stopped=stopped, seconds=round(time.time() - started, 2))
     program = PINGPONG_TOOLS[p['transport']]
     binary = module.get_bin_path(program)
     if not binary:
@@ -284,21 +312,28 @@ def main():
         rc, out, err = module.run_command(['timeout', str(p['timeout'])] + server_cmd)
         result['server'] = side_result(rc, out, err)
     elif p['side'] == 'client':
-        result['attempts'], result['client'] = run_client(module, client_cmd, deadline, None)
+        result['attempts'], result['client'] = run_client(module, client_cmd, deadline, None,
+                                                          connect_deadline(started, deadline, p['connect_timeout']))
     else:
-        both(module, server_cmd, client_cmd, deadline, p['timeout'], result)
+        both(module, server_cmd, client_cmd, deadline, p['timeout'], result,
+             connect_deadline(started, deadline, p['connect_timeout']))
     result['seconds'] = round(time.time() - started, 2)
     fail_if_failed(module, result, p, index, gid)
     module.exit_json(**result)
 
 
-def both(module, server_cmd, client_cmd, deadline, timeout, result):
+def connect_deadline(started, deadline, connect_timeout):
+    """When the client stops retrying a server that does not answer (the test's deadline at the latest)."""
+    return min(deadline, started + connect_timeout) if connect_timeout else deadline
+
+
+def both(module, server_cmd, client_cmd, deadline, timeout, result, connect_until):
     """The server in the background (a session of its own, killed at the deadline at the latest), the client here."""
     work = tempfile.mkdtemp(prefix='labkit-pingpong-')
     server = None
     try:
         server = background.start(module, server_cmd, work, timeout)
-        result['attempts'], client = run_client(module, client_cmd, deadline, server)
+        result['attempts'], client = run_client(module, client_cmd, deadline, server, connect_until)
         server_rc = server.wait(deadline if client['rc'] == 0 else min(deadline, time.time() + SERVER_GRACE))
         if server_rc is None:
             server.kill()
@@ -312,15 +347,15 @@ def both(module, server_cmd, client_cmd, deadline, timeout, result):
     result.update(client=client, server=side_result(server_rc, s_out, s_err))
 
 
-def run_client(module, client_cmd, deadline, server):
-    """Run the client until it meets the server (retried while the server does not listen yet)."""
+def run_client(module, client_cmd, deadline, server, connect_until):
+    """Run the client until it meets the server (retried while the server does not listen yet, until connect_until)."""
     attempts = 0
     while True:
         attempts += 1
         # the client's own wait is bounded by what is left of the test's time
         left = max(1, int(deadline - time.time()))
         rc, out, err = module.run_command(['timeout', str(left)] + client_cmd)
-        if rc == 0 or "Couldn't connect to" not in (err or '') or time.time() + 0.5 >= deadline:
+        if rc == 0 or "Couldn't connect to" not in (err or '') or time.time() + 0.5 >= connect_until:
             break
         if server is not None and server.poll() is not None:  # the server gave up: retrying cannot help
             break
@@ -346,15 +381,22 @@ def proc_argvs():
 def stop_stale_servers(module, tcp_port):
     """Stop ping-pong servers on ``tcp_port`` left by earlier runs (they would answer with their own GID index)."""
     stale = stale_pingpong_servers(proc_argvs(), tcp_port)
-    for pid in stale:
-        module.warn('stopping the ping-pong server pid %d on TCP port %d, left by an earlier run' % (pid, tcp_port))
+    stop_servers(module, stale, 'the ping-pong server pid %%d on TCP port %d, left by an earlier run' % tcp_port,
+                 warn=True)
+    return stale
+
+
+def stop_servers(module, pids, what, warn=False):
+    """SIGTERM to ``pids`` (``what`` % pid names each in a warning when ``warn``); a moment for them to go."""
+    for pid in pids:
+        if warn:
+            module.warn('stopping ' + what % pid)
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError:
             pass
-    if stale:
+    if pids:
         time.sleep(0.5)
-    return stale
 
 
 def fail_if_failed(module, result, p, index, gid):
@@ -363,14 +405,20 @@ def fail_if_failed(module, result, p, index, gid):
         if side is None or side['rc'] == 0:
             continue
         lines = (side['stderr'] or side['stdout']).strip().splitlines()
+        hint = pingpong_hint(side['stderr'], p['device'], index)
         if side['rc'] == 124:
             how = 'timed out after %d s (timeout)' % p['timeout']
         else:
             how = 'exited %d (%s)' % (side['rc'], lines[-1].strip() if lines else 'no output')
+        if which == 'client' and p['side'] == 'client' and "Couldn't connect to" in (side['stderr'] or ''):
+            how += ' after %d attempts in %s s' % (result['attempts'], result['seconds'])
+            hint = ('no ping-pong server answered on %s port %d: is the server\'s node on the network (its link up, '
+                    'frames not all lost) and its server started (side=server, same tcp_port)?'
+                    % (p['address'], p['tcp_port']))
         where = '' if p['side'] == 'both' else ' (against %s)' % p['address'] if which == 'client' else ' (side=server)'
         module.fail_json(msg='%s on %s port %d (GID index %d, %s) failed: the %s%s %s; %s'
                              % (result['program'], p['device'], p['ib_port'], index, gid, which, where, how,
-                                pingpong_hint(side['stderr'], p['device'], index)), **result)
+                                hint), **result)
 
 
 if __name__ == '__main__':

@@ -30,6 +30,7 @@ LIMITS = {
     'inventories/lab': ['lab-sr-01', 'lab-hw-01'],
     'inventories/local': ['devvm'],
     'inventories/kernel-matrix': ['km-bookworm'],
+    'inventories/fabric': ['fabnode2'],
 }
 
 # playbook -> tasks (name prefixes) that carry its verdict or write its report; listed whenever the
@@ -42,6 +43,7 @@ GATES = {
                            'labkit.ebpf_rdma.project_test : Fail when a test failed'],
     'playbooks/lab.yml': ['Say what was left for the operator'],
     'playbooks/kernel-matrix.yml': ['Write the table (text, JSON, JUnit)', 'Fail when a kernel did not pass'],
+    'playbooks/fabric.yml': ['labkit.ebpf_rdma.fabric : Fabric table on the controller'],
 }
 
 CONTROLLER = {'localhost', '127.0.0.1'}

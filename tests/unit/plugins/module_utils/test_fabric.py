@@ -152,3 +152,81 @@ def test_absent_removes_the_address_and_the_pin():
     assert [s[0] for s in steps] == [['addr', 'del', '10.77.0.1/24', 'dev', 'v0'],
                                      ['route', 'del', 'unreachable', '10.77.0.0/24', 'metric', '4242']]
     assert 'route:' not in after
+
+
+# ---- netem (tc -j qdisc show captured in a VM, tests/unit/fixtures/README-fabric.md)
+
+def qdisc(name):
+    return fabric.root_qdisc(fabric.parse_qdiscs(fixture_text('fabric/tc-qdisc-%s.json' % name)))
+
+
+WANT_DJL = dict(delay_ms=20, jitter_ms=5, loss_percent=1.5)
+
+
+def test_captured_netem_qdiscs_read_as_milliseconds_and_percent():
+    assert fabric.qdisc_netem(qdisc('netem-delay-jitter-loss')) == dict(delay_ms=20, jitter_ms=5, loss_percent=1.5,
+                                                                        other=[])
+    assert fabric.qdisc_netem(qdisc('netem-delay')) == dict(delay_ms=20, jitter_ms=0, loss_percent=0.0, other=[])
+    assert fabric.qdisc_netem(qdisc('noqueue')) is None
+    assert fabric.qdisc_netem(qdisc('pfifo-fast-virtio')) is None
+    assert fabric.parse_qdiscs('') == [] and fabric.root_qdisc([]) is None
+
+
+@pytest.mark.parametrize('netem', [None, {}, dict(delay_ms=0, jitter_ms=0, loss_percent=0.0)])
+def test_no_netem_wanted(netem):
+    assert fabric.normalize_netem(netem) == (None, None)
+
+
+@pytest.mark.parametrize('netem, words', [
+    (dict(delay_ms=-1), 'must not be negative'),
+    (dict(jitter_ms=5), 'needs a delay_ms'),
+    (dict(loss_percent=101.0), 'not a percentage'),
+])
+def test_bad_netem_is_refused(netem, words):
+    want, problem = fabric.normalize_netem(netem)
+    assert want is None and words in problem and 'fabric_netem' in problem
+
+
+def test_netem_is_set_on_the_default_qdisc_and_left_alone_once_set():
+    want = fabric.normalize_netem(WANT_DJL)[0]
+    steps = fabric.plan_netem('ens5', qdisc('pfifo-fast-virtio'), want)
+    assert [s[0] for s in steps] == [['qdisc', 'replace', 'dev', 'ens5', 'root', 'netem',
+                                      'delay', '20ms', '5ms', 'loss', '1.5%']]
+    assert fabric.plan_netem('ens5', qdisc('netem-delay-jitter-loss'), want) == []
+
+
+def test_a_different_netem_is_replaced_in_place():
+    want = fabric.normalize_netem(dict(delay_ms=20))[0]
+    steps = fabric.plan_netem('ens5', qdisc('netem-delay-jitter-loss'), want)
+    assert steps[0][0] == ['qdisc', 'replace', 'dev', 'ens5', 'root', 'netem', 'delay', '20ms']
+    assert 'was delay 20ms jitter 5ms loss 1.5%' in steps[0][1]
+    assert fabric.plan_netem('ens5', qdisc('netem-delay'), want) == []
+
+
+def test_no_netem_removes_a_netem_root_qdisc_and_leaves_others_alone():
+    assert fabric.plan_netem('ens5', qdisc('netem-delay'), None) == [
+        (['qdisc', 'del', 'dev', 'ens5', 'root'], 'remove the netem root qdisc of ens5 (delay 20ms)')]
+    assert fabric.plan_netem('ens5', qdisc('pfifo-fast-virtio'), None) == []
+    assert fabric.plan_netem('ens5', qdisc('noqueue'), None) == []
+    assert fabric.plan_netem('ens5', None, None) == []
+
+
+def test_a_netem_with_impairments_this_module_never_sets_is_replaced():
+    other = dict(qdisc('netem-delay'))
+    other['options'] = dict(other['options'], duplicate={'duplicate': 0.01, 'correlation': 0})
+    want = fabric.normalize_netem(dict(delay_ms=20))[0]
+    assert fabric.qdisc_netem(other)['other'] == ['duplicate']
+    assert fabric.plan_netem('ens5', other, want)[0][0][1] == 'replace'
+
+
+def test_loss_only_and_fractional_loss_arguments():
+    assert fabric.netem_args(dict(delay_ms=0, jitter_ms=0, loss_percent=0.25)) == ['netem', 'loss', '0.25%']
+    assert fabric.netem_args(dict(delay_ms=0, jitter_ms=0, loss_percent=10.0)) == ['netem', 'loss', '10%']
+
+
+def test_netem_result_and_diff_line():
+    assert fabric.netem_result(qdisc('netem-delay')) == dict(
+        kind='netem', handle='8001:', netem=dict(delay_ms=20, jitter_ms=0, loss_percent=0.0, other=[]))
+    assert fabric.netem_result(qdisc('pfifo-fast-virtio'))['netem'] is None
+    assert fabric.describe_qdisc(qdisc('netem-delay-jitter-loss')) == 'qdisc: netem delay 20ms jitter 5ms loss 1.5%\n'
+    assert fabric.describe_qdisc(qdisc('noqueue')) == 'qdisc: noqueue\n'

@@ -298,3 +298,75 @@ def test_stale_servers_are_servers_of_the_port_only():
 def no_processes(monkeypatch):
     """The controller's own processes are never looked at (nor signalled) by these tests."""
     monkeypatch.setattr(rdma_pingpong, 'proc_argvs', lambda: {})
+
+
+# ---------------------------------------------------------------- a peer off the fabric; stopping a server
+
+class Clock(object):
+    """time.time and time.sleep of the module: sleeping advances the clock, so does each client run."""
+
+    def __init__(self, monkeypatch, per_run=3.0):
+        self.now = 1000.0
+        self.per_run = per_run
+        monkeypatch.setattr(rdma_pingpong.time, 'time', lambda: self.now)
+        monkeypatch.setattr(rdma_pingpong.time, 'sleep', self.sleep)
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+    def client_run(self, answer):
+        def run(argv, **kw):
+            self.now += self.per_run  # an unreachable peer: connect() fails once ARP gives up
+            return answer
+        return run
+
+
+def test_connect_timeout_ends_the_retries_of_a_client_whose_server_never_answers(module_runner, rxe_tree, monkeypatch):
+    clock = Clock(monkeypatch)
+    cmds = FakeCommands({lambda a: a[0] == 'timeout': clock.client_run(capture('ud-noserver', 'client'))})
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'side': 'client', 'address': '10.77.0.2',
+                                           'tcp_port': 18620, 'timeout': 120, 'connect_timeout': 30}, commands=cmds)
+    assert result['failed'] and 30 <= result['seconds'] < 35 and len(cmds.calls) == result['attempts'] < 10
+    assert 'no ping-pong server answered on 10.77.0.2 port 18620' in result['msg']
+    assert 'attempts in' in result['msg']
+
+
+def test_without_connect_timeout_the_client_retries_within_the_whole_timeout(module_runner, rxe_tree, monkeypatch):
+    clock = Clock(monkeypatch)
+    cmds = FakeCommands({lambda a: a[0] == 'timeout': clock.client_run(capture('ud-noserver', 'client'))})
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'side': 'client', 'address': '10.77.0.2',
+                                           'timeout': 60}, commands=cmds)
+    assert result['failed'] and 58 <= result['seconds'] <= 64
+
+
+def test_stop_side_stops_the_servers_of_the_port_only(module_runner, monkeypatch):
+    procs = {77: [UD, '-d', 'rxe1', '-i', '1', '-g', '1', '-p', '18620', '-n', '200'],
+             78: [UD, '-d', 'rxe1', '-i', '1', '-g', '1', '-p', '18620', '-n', '200', '10.77.0.2'],
+             79: [RC, '-d', 'rxe1', '-p', '18600']}
+    killed = []
+    monkeypatch.setattr(rdma_pingpong, 'proc_argvs', lambda: procs)
+    monkeypatch.setattr(rdma_pingpong.os, 'kill', lambda pid, sig: killed.append((pid, sig)))
+    monkeypatch.setattr(rdma_pingpong.time, 'sleep', lambda s: None)
+    cmds = FakeCommands()
+    result = module_runner(rdma_pingpong, {'device': 'rxe1', 'side': 'stop', 'tcp_port': 18620}, commands=cmds)
+    assert result['stopped'] == [77] and killed == [(77, signal.SIGTERM)] and result['changed'] is True
+    assert cmds.calls == []
+
+
+def test_stop_side_in_check_mode_stops_nothing(module_runner, monkeypatch):
+    procs = {77: [UD, '-d', 'rxe1', '-p', '18620']}
+    killed = []
+    monkeypatch.setattr(rdma_pingpong, 'proc_argvs', lambda: procs)
+    monkeypatch.setattr(rdma_pingpong.os, 'kill', lambda pid, sig: killed.append((pid, sig)))
+    result = module_runner(rdma_pingpong, {'device': 'rxe1', 'side': 'stop', 'tcp_port': 18620}, check_mode=True)
+    assert result['stopped'] == [77] and killed == []
+
+
+def test_stop_side_with_no_server_changes_nothing(module_runner):
+    result = module_runner(rdma_pingpong, {'device': 'rxe1', 'side': 'stop', 'tcp_port': 18620})
+    assert result['stopped'] == [] and result['changed'] is False
+
+
+def test_negative_connect_timeout_is_refused(module_runner, rxe_tree):
+    result = module_runner(rdma_pingpong, {'device': 'rxe0', 'side': 'client', 'connect_timeout': -1})
+    assert result['failed'] and 'connect_timeout must be at least 0' in result['msg']
