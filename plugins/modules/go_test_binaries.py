@@ -21,7 +21,8 @@ description:
     M(labkit.ebpf_rdma.go_suites) plans with its C(goarch) option), with the suite's build tags and the cross
     environment (M(labkit.ebpf_rdma.cross_toolchain) RV(labkit.ebpf_rdma.cross_toolchain#module:env)), into
     C(<dest>/<suite>/<name>) where the name comes from the whole package path. It returns each binary's SHA-256 and
-    whether it differs from what O(shipped) says the host has, so only changed binaries are shipped.
+    whether it differs from what O(shipped) says the host has. (The role labkit.ebpf_rdma.project_test stages all of
+    them with M(labkit.ebpf_rdma.stage_files), which sends only the changed ones, and passes no O(shipped).)
   - O(step=convert) turns the output of test binaries run with C(-test.v=test2json) (O(runs)) into the
     C(go test -json) stream of the suite with C(go tool test2json -t) on the controller (the C(Time) of the events
     is then the time of the conversion), adding what C(go test) itself adds (the
@@ -45,8 +46,8 @@ options:
     description: Controller directory of the binaries (C(<dest>/<suite>/<name>)); O(step=build).
     type: path
   shipped:
-    description: What the host has, C(<suite>/<name>) -> SHA-256 (the manifest the role keeps on the host); a
-      binary whose hash differs is marked to ship.
+    description: What the host has, C(<suite>/<name>) -> SHA-256, when the caller keeps such a record; a binary
+      whose hash differs is marked to ship (the C(ship) field of RV(binaries)).
     type: dict
     default: {}
   go:
