@@ -86,9 +86,9 @@ options:
     default: fail
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.files
 attributes:
   action:
+    description: Has an action plugin, which packs the files on the controller and sends them as one archive.
     support: full
   check_mode:
     support: full
@@ -99,9 +99,8 @@ attributes:
   platform:
     platforms: posix
   safe_file_operations:
+    description: Each file is written to a temporary name in its directory and renamed into place.
     support: full
-  vault:
-    support: none
 notes:
   - Owner, group and mode other than the two above are not managed; the files belong to the user the module runs as.
 seealso:

@@ -88,13 +88,13 @@ def test_the_scan_sees_a_block_check_mode():
 
 
 def test_the_source_tar_is_only_compared_in_check_mode():
-    with open(os.path.join(ROOT, 'roles', 'project_build', 'tasks', 'source_copy.yml')) as f:
+    with open(os.path.join(ROOT, 'roles', 'project_build', 'tasks', 'main.yml')) as f:
         pack = [t for t in yaml.safe_load(f) if t['name'] == 'Pack the source tree on the controller'][0]
     assert "['--check'] if ansible_check_mode" in pack['ansible.builtin.command']['argv']
 
 
 def test_go_env_writes_no_telemetry_in_check_mode():
     # go env writes telemetry counters under $HOME/.config (HOME is the cache directory)
-    with open(os.path.join(ROOT, 'roles', 'project_build', 'tasks', 'main.yml')) as f:
+    with open(os.path.join(ROOT, 'roles', 'project_build', 'tasks', 'host.yml')) as f:
         read = [t for t in yaml.safe_load(f) if t['name'] == "Read the toolchain versions (part of every step's inputs)"][0]
     assert "{'HOME': '', 'XDG_CONFIG_HOME': ''} if ansible_check_mode" in read['environment']

@@ -53,7 +53,7 @@ def world(tmp_path, monkeypatch):
             d.mkdir(exist_ok=True)
             connection._shell.tmpdir = str(d)
         act._make_tmp_path = make_tmp
-        act._transfer_file = lambda local, remote: shutil.copy(local, remote)
+        act._transfer_file = shutil.copy
         act._fixup_perms2 = lambda paths: None
         act._remove_tmp_path = lambda path: shutil.rmtree(path, ignore_errors=True) if path else None
 
