@@ -144,6 +144,28 @@ unavailable_reason:
   returned: always
   type: str
   sample: 'the archive (bullseye) has no linux-headers-5.10.0-32-amd64'
+kernels:
+  description:
+    - The kernels installed on the host (a C(/lib/modules/<release>) directory holding C(modules.dep)), sorted by
+      name, each with whether its build directory resolves to headers (after the change; in check mode, as now).
+    - With RV(reboot_required), what M(labkit.ebpf_rdma.kernel_headers) reads so that the role C(preflight) can say
+      whether a reboot is needed without another module run.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{release: 6.1.0-50-amd64, headers: true}, {release: 6.1.0-52-amd64, headers: false}]
+  contains:
+    release:
+      description: The kernel release (C(uname -r) when it runs).
+      type: str
+    headers:
+      description: Whether C(/lib/modules/<release>/build) resolves to a directory with a C(Makefile).
+      type: bool
+reboot_required:
+  description: Whether the package manager asks for a reboot (C(/var/run/reboot-required) exists, Debian family).
+  returned: always
+  type: bool
+  sample: false
 actions:
   description: What was done (or would be done in check mode), in order.
   returned: always
@@ -165,6 +187,7 @@ from ansible_collections.labkit.ebpf_rdma.plugins.module_utils import pkg_mgr
 
 APT_ENV = {'DEBIAN_FRONTEND': 'noninteractive'}
 SHOW_AVAILABLE = 5
+REBOOT_REQUIRED = '/var/run/reboot-required'
 
 
 # --------------------------------------------------------------------------
@@ -223,6 +246,16 @@ def installed_kernels():
         return sorted(os.listdir(common.host_path('/lib/modules')))
     except OSError:
         return []
+
+
+def kernel_trees():
+    """The installed kernels (a modules.dep under /lib/modules/<release>) and whether each has its headers."""
+    return [{'release': rel, 'headers': inspect_build_dir(rel)['ok']} for rel in installed_kernels()
+            if os.path.isfile(common.host_path('/lib/modules/%s/modules.dep' % rel))]
+
+
+def reboot_required():
+    return os.path.lexists(common.host_path(REBOOT_REQUIRED))
 
 
 def read_os_release():
@@ -518,7 +551,8 @@ def main():
         common.read_text(guest_kernel.MARKER_PATH, ''), release)
     result_extra = dict(kernel_release=release, package=package, build_dir=build['path'],
                         build_dir_target=build['target'], available=available,
-                        distribution=dict(name=host['distro_name'], family=host['family']), unavailable_reason=note)
+                        distribution=dict(name=host['distro_name'], family=host['family']), unavailable_reason=note,
+                        kernels=kernel_trees(), reboot_required=reboot_required())
     if note and state == 'present' and not pkg_state['installed']:
         module.warn('The headers of the running kernel %s are not installed and cannot be: %s (%s). Work that '
                     'needs them (kernel modules, non-CO-RE BPF builds) will not run here; CO-RE with the '
@@ -547,6 +581,8 @@ def main():
             build = inspect_build_dir(release)
             build_ok = build['ok']
             result_extra['build_dir_target'] = build['target']
+            result_extra['kernels'] = kernel_trees()
+            result_extra['reboot_required'] = reboot_required()
             if state == 'present' and not build_ok:
                 module.fail_json(msg='installed %s but %s still does not resolve to a directory with a Makefile '
                                      '(it points to %s); the package does not provide the build tree of %s: '

@@ -42,6 +42,7 @@ class Host(object):
     def add_kernel(self, release, headers=True):
         moddir = self.root / 'lib' / 'modules' / release
         moddir.mkdir(parents=True, exist_ok=True)
+        (moddir / 'modules.dep').write_text('kernel/drivers/infiniband/sw/rxe/rdma_rxe.ko: kernel/drivers/infiniband/core/ib_core.ko\n')
         if not os.path.lexists(str(moddir / 'build')):
             os.symlink('/usr/src/linux-headers-%s' % release, str(moddir / 'build'))
         if headers:
@@ -316,6 +317,34 @@ def test_checked_ok(tmp_path, monkeypatch, module_runner):
     assert result['changed'] is False
     assert result['build_dir_ok'] is True
     assert mutating(commands) == []
+
+
+def test_checked_lists_the_installed_kernels_and_the_reboot_request(tmp_path, monkeypatch, module_runner):
+    # what preflight reads to say whether a reboot is needed, in this one module run
+    host = Host(tmp_path, monkeypatch, '6.1.0-50-amd64')
+    host.install_headers()
+    host.add_kernel('6.1.0-52-amd64', headers=False)
+    (tmp_path / 'lib' / 'modules' / '6.1.0-47-amd64').mkdir()  # left behind by a purge: no modules.dep
+    commands = apt_commands('6.1.0-50-amd64', POLICY_INSTALLED)
+    result = module_runner(kernel_headers, {'state': 'checked'}, commands=commands)
+    assert result['kernels'] == [{'release': '6.1.0-50-amd64', 'headers': True},
+                                 {'release': '6.1.0-52-amd64', 'headers': False}]
+    assert result['reboot_required'] is False
+    (tmp_path / 'var' / 'run').mkdir(parents=True)
+    (tmp_path / 'var' / 'run' / 'reboot-required').write_text('*** System restart required ***\n')
+    result = module_runner(kernel_headers, {'state': 'checked'}, commands=apt_commands('6.1.0-50-amd64', POLICY_INSTALLED))
+    assert result['reboot_required'] is True
+    assert result['changed'] is False
+
+
+def test_the_kernel_list_is_read_after_an_install(tmp_path, monkeypatch, module_runner):
+    release = '6.1.0-50-cloud-amd64'
+    host = Host(tmp_path, monkeypatch, release)
+    commands = apt_commands(release, POLICY_CANDIDATE)
+    install = (APT_GET, *LOCK, 'install', '-y', '--no-install-recommends', 'linux-headers-' + release)
+    commands.add(install, _install_answer(host, []))
+    result = module_runner(kernel_headers, {}, commands=commands)
+    assert result['kernels'] == [{'release': release, 'headers': True}]
 
 
 def test_checked_missing_but_installable_gives_the_command(tmp_path, monkeypatch, module_runner):
