@@ -137,10 +137,16 @@ def _inside(dest, path):
 
 def _make_dirs(dest, rel):
     parent = os.path.dirname(os.path.join(dest, rel))
-    if not os.path.isdir(parent):
-        os.makedirs(parent, 0o755)
-    if not _inside(dest, os.path.join(parent, 'x')):
-        raise StageError('%s leads out of %s through a symlink: remove that symlink on the host' % (rel, dest))
+    # the deepest part of the path that exists must be inside dest before any directory is made below it
+    # (dest itself exists: the module makes it first)
+    existing = parent
+    while not os.path.lexists(existing) and existing != os.path.dirname(existing):
+        existing = os.path.dirname(existing)
+    for path in (existing, parent):
+        if path == parent and not os.path.isdir(parent):
+            os.makedirs(parent, 0o755)
+        if not _inside(dest, os.path.join(path, 'x')):
+            raise StageError('%s leads out of %s through a symlink: remove that symlink on the host' % (rel, dest))
     return parent
 
 

@@ -198,3 +198,16 @@ def test_kept_files_left_out_stay_staged_so_a_later_stage_does_not_send_them_aga
     (world.host / 'src/bin/agent').write_text('rebuilt on the host')
     result = world.make().run(task_vars={})
     assert result['written'] == ['bin/agent'] and host_text(world, 'bin/agent') == TREE['bin/agent']
+
+
+def test_no_directory_is_made_through_a_symlink_out_of_dest(tmp_path):
+    dest = tmp_path / 'dest'
+    outside = tmp_path / 'outside'
+    dest.mkdir()
+    outside.mkdir()
+    os.symlink(str(outside), str(dest / 'link'))
+    with pytest.raises(stage.StageError, match='leads out of'):
+        stage._make_dirs(str(dest), 'link/new/deeper/file')
+    assert os.listdir(str(outside)) == []
+    assert stage._make_dirs(str(dest), 'a/b/file') == str(dest / 'a' / 'b')
+    assert stage._make_dirs(str(dest), 'top') == str(dest)
