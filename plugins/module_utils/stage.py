@@ -142,12 +142,16 @@ def _make_dirs(dest, rel):
     existing = parent
     while not os.path.lexists(existing) and existing != os.path.dirname(existing):
         existing = os.path.dirname(existing)
-    for path in (existing, parent):
-        if path == parent and not os.path.isdir(parent):
-            os.makedirs(parent, 0o755)
-        if not _inside(dest, os.path.join(path, 'x')):
-            raise StageError('%s leads out of %s through a symlink: remove that symlink on the host' % (rel, dest))
+    _refuse_outside(dest, existing, rel)
+    if not os.path.isdir(parent):
+        os.makedirs(parent, 0o755)
+    _refuse_outside(dest, parent, rel)
     return parent
+
+
+def _refuse_outside(dest, directory, rel):
+    if not _inside(dest, os.path.join(directory, 'x')):
+        raise StageError('%s leads out of %s through a symlink: remove that symlink on the host' % (rel, dest))
 
 
 def apply(dest, bundle, write, remove, wanted, entries, keep=()):
